@@ -1,0 +1,61 @@
+"""Register the predefined datasets (SPEC §3) under ``$DETECTRON2_DATASETS`` (default ``datasets/``).
+
+Importing ``vps_d2`` runs this once. Each name loads lazily: an unprepared split only fails when it
+is asked for, naming the script that prepares it.
+"""
+import os
+
+from ..categories import CITYSCAPES_VPS_CATEGORIES, VIPER_VPS_CATEGORIES, category_metadata
+from .cityscapes_vps import register_cityscapes_vps
+
+# name -> (folder under $DETECTRON2_DATASETS, split, has labels)
+_CITYSCAPES_VPS = {
+    "cityscapes_vps_train": ("cityscapes_vps", "train", True),
+    "cityscapes_vps_val": ("cityscapes_vps", "val", True),
+    "cityscapes_vps_test": ("cityscapes_vps", "test", False),
+}
+_VIPER_VPS = {
+    "viper_vps_train": ("viper_vps", "train", True),
+    "viper_vps_val": ("viper_vps", "val", True),
+}
+_SYNTHETIC_VPS = {
+    "synthetic_vps_train": ("synthetic_vps", "train", True),
+    "synthetic_vps_val": ("synthetic_vps", "val", True),
+    "synthetic_vps_test": ("synthetic_vps", "test", True),
+}
+
+# The VIPER evaluation rules (original_release_facts.md §1.8): class 11 (mobilebarrier) excluded,
+# ground-truth segments/tubes under 32x32 px ignored, every frame annotated (dense windows).
+VIPER_EVAL_OPTIONS = {"vpq_excluded_category_ids": [11], "vpq_min_gt_area": 32 * 32}
+
+
+def _prepare_hint(dataset: str, root: str, split: str) -> str:
+    out = os.path.join(root, dataset)
+    return {
+        "cityscapes_vps": "python datasets/prepare_cityscapes_vps.py --release DIR --sequences DIR "
+        f"--out {out}",
+        "viper_vps": f"python datasets/prepare_viper_vps.py --viper DIR --out {out} --split {split}",
+        "synthetic_vps": f"python datasets/prepare_synthetic_vps.py --root {out} --split {split}",
+    }[dataset]
+
+
+def register_all(root: str) -> None:
+    for names, categories, stride, extra in (
+        (_CITYSCAPES_VPS, CITYSCAPES_VPS_CATEGORIES, 5, {}),
+        (_VIPER_VPS, VIPER_VPS_CATEGORIES, 1, VIPER_EVAL_OPTIONS),
+        (_SYNTHETIC_VPS, CITYSCAPES_VPS_CATEGORIES, 5, {}),
+    ):
+        for name, (dataset, split, has_labels) in names.items():
+            meta = dict(category_metadata(categories), annotation_stride=stride, **extra)
+            register_cityscapes_vps(
+                name,
+                os.path.join(root, dataset),
+                split,
+                meta,
+                _prepare_hint(dataset, root, split),
+                has_labels=has_labels,
+            )
+
+
+if __name__.endswith(".builtin"):
+    register_all(os.path.expanduser(os.getenv("DETECTRON2_DATASETS", "datasets")))

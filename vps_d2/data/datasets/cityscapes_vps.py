@@ -1,0 +1,222 @@
+"""Loader of the Cityscapes-VPS video-panoptic format (SPEC §3, §9), shared by every dataset.
+
+Layout of a prepared split under its dataset root::
+
+    im_all_info_<split>_city_vps.json    every frame: {id = video*10000 + f (f = 1..T), file_name, width, height}
+    panoptic_gt_<split>_city_vps.json    annotated frames: images {id "VVVV_FFFF_<city>_<seq>_<frame>", file_name},
+                                         annotations {image_id, file_name, segments_info}, categories
+    <split>/img_all/<city>_<seq>_<frame>_leftImg8bit.png    all frames
+    <split>/panoptic_video/<annotation file_name>           RGB-encoded segment ids (0 = void)
+
+An annotated frame is matched to its raw frame by the video number ``VVVV`` and the stem
+``<city>_<seq>_<frame>`` of its image id.
+"""
+import json
+import logging
+import os
+from collections import defaultdict
+from typing import Dict, List, Optional
+
+from detectron2.data import DatasetCatalog, MetadataCatalog
+
+logger = logging.getLogger(__name__)
+
+RAW_FRAME_SUFFIX = "_leftImg8bit.png"
+FRAME_ID_BASE = 10000  # im_all_info ids are video * FRAME_ID_BASE + frame number
+
+
+def _read_json(path: str, what: str) -> dict:
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: not valid JSON ({e.msg} at line {e.lineno}); expected the {what}") from e
+
+
+def _require(record: dict, field: str, path: str, where: str):
+    if field not in record:
+        raise ValueError(f"{path}: {where} has no '{field}' field")
+    return record[field]
+
+
+def annotated_image_stem(image_id: str, path: str) -> tuple:
+    """``"0005_0025_frankfurt_000000_001736"`` -> ``(5, "frankfurt_000000_001736")``."""
+    parts = image_id.split("_", 2)
+    if len(parts) != 3 or not parts[0].isdigit() or not parts[1].isdigit():
+        raise ValueError(
+            f"{path}: image id '{image_id}' is not of the form VVVV_FFFF_<city>_<seq>_<frame>"
+        )
+    return int(parts[0]), parts[2]
+
+
+def raw_frame_stem(file_name: str) -> str:
+    """``"frankfurt_000000_001736_leftImg8bit.png"`` -> ``"frankfurt_000000_001736"``."""
+    base = os.path.basename(file_name)
+    return base[: -len(RAW_FRAME_SUFFIX)] if base.endswith(RAW_FRAME_SUFFIX) else os.path.splitext(base)[0]
+
+
+def _segments(ann: dict, path: str, meta: Dict) -> List[Dict]:
+    """segments_info with category ids made contiguous (semantic channel) and ``isthing`` added."""
+    image_id = ann.get("image_id", "?")
+    segs = _require(ann, "segments_info", path, f"annotation of image '{image_id}'")
+    sem_map = meta["stuff_dataset_id_to_contiguous_id"]
+    thing_ids = meta["thing_dataset_id_to_contiguous_id"]
+    out = []
+    for s in segs:
+        for field in ("id", "category_id"):
+            _require(s, field, path, f"a segment of image '{image_id}'")
+        cat = s["category_id"]
+        if cat not in sem_map:
+            raise ValueError(
+                f"{path}: segment {s['id']} of image '{image_id}' has unknown category_id {cat}; "
+                f"expected one of {sorted(sem_map)}"
+            )
+        out.append(
+            {
+                "id": int(s["id"]),
+                "category_id": sem_map[cat],
+                "isthing": cat in thing_ids,
+                "iscrowd": int(s.get("iscrowd", 0)),
+                "area": int(s.get("area", 0)),
+            }
+        )
+    return out
+
+
+def load_cityscapes_vps_json(
+    all_info_json: str,
+    image_root: str,
+    panoptic_json: Optional[str],
+    panoptic_root: Optional[str],
+    meta: Dict,
+) -> List[Dict]:
+    """Load a video-panoptic split as one dict per video.
+
+    Args:
+        all_info_json: ``im_all_info_<split>_city_vps.json`` (every frame).
+        image_root: folder of the frames (``<split>/img_all``).
+        panoptic_json: ``panoptic_gt_<split>_city_vps.json``, or None for a split without labels.
+        panoptic_root: folder of the panoptic PNGs (``<split>/panoptic_video``).
+        meta: the dataset's metadata (``stuff_dataset_id_to_contiguous_id``,
+            ``thing_dataset_id_to_contiguous_id``).
+
+    Returns:
+        list[dict], videos in id order, each with ``video_id`` (int), ``height``, ``width`` and
+        per-frame lists in temporal order: ``file_names``, ``frame_ids`` (video*10000 + f),
+        ``annotated`` (bool), ``image_ids`` (annotated image id or None), ``pan_seg_file_names``
+        (path or None) and ``segments_infos`` (list of segments or None). Segment
+        ``category_id`` is the contiguous semantic id; ``isthing`` is added.
+    """
+    info = _read_json(all_info_json, "list of all frames (im_all_info)")
+    images = _require(info, "images", all_info_json, "the file")
+    videos: Dict[int, List[dict]] = defaultdict(list)
+    for img in images:
+        for field in ("id", "file_name"):
+            _require(img, field, all_info_json, f"image {img.get('id', img)}")
+        videos[int(img["id"]) // FRAME_ID_BASE].append(img)
+
+    annotated: Dict[tuple, dict] = {}
+    if panoptic_json is not None:
+        pan = _read_json(panoptic_json, "panoptic ground truth")
+        anns = {a["image_id"]: a for a in _require(pan, "annotations", panoptic_json, "the file")}
+        for img in _require(pan, "images", panoptic_json, "the file"):
+            image_id = _require(img, "id", panoptic_json, "an image entry")
+            if image_id not in anns:
+                raise ValueError(f"{panoptic_json}: image '{image_id}' has no annotation")
+            ann = anns[image_id]
+            _require(ann, "file_name", panoptic_json, f"annotation of image '{image_id}'")
+            annotated[annotated_image_stem(image_id, panoptic_json)] = {
+                "image_id": image_id,
+                "pan_seg_file_name": os.path.join(panoptic_root, ann["file_name"]),
+                "segments_info": _segments(ann, panoptic_json, meta),
+            }
+
+    dicts = []
+    matched = 0
+    for vid in sorted(videos):
+        frames = sorted(videos[vid], key=lambda im: int(im["id"]) % FRAME_ID_BASE)
+        record = {
+            "video_id": vid,
+            "height": int(frames[0].get("height", 0)),
+            "width": int(frames[0].get("width", 0)),
+            "file_names": [],
+            "frame_ids": [],
+            "annotated": [],
+            "image_ids": [],
+            "pan_seg_file_names": [],
+            "segments_infos": [],
+        }
+        for im in frames:
+            ann = annotated.get((vid, raw_frame_stem(im["file_name"])))
+            matched += ann is not None
+            record["file_names"].append(os.path.join(image_root, im["file_name"]))
+            record["frame_ids"].append(int(im["id"]))
+            record["annotated"].append(ann is not None)
+            record["image_ids"].append(ann["image_id"] if ann else None)
+            record["pan_seg_file_names"].append(ann["pan_seg_file_name"] if ann else None)
+            record["segments_infos"].append(ann["segments_info"] if ann else None)
+        dicts.append(record)
+    if matched != len(annotated):
+        found = {(d["video_id"], raw_frame_stem(f)) for d in dicts for f in d["file_names"]}
+        missing = sorted(k for k in annotated if k not in found)
+        vid, stem = missing[0]
+        raise ValueError(
+            f"{panoptic_json}: {len(missing)} annotated image(s) have no frame in {all_info_json}, "
+            f"e.g. video {vid} frame '{stem}{RAW_FRAME_SUFFIX}'"
+        )
+    logger.info(
+        f"Loaded {len(dicts)} videos, {sum(len(d['file_names']) for d in dicts)} frames "
+        f"({matched} annotated) from {all_info_json}"
+    )
+    return dicts
+
+
+def split_paths(root: str, split: str) -> Dict[str, str]:
+    """Paths of one split of a dataset in the unified format."""
+    return {
+        "all_info_json": os.path.join(root, f"im_all_info_{split}_city_vps.json"),
+        "image_root": os.path.join(root, split, "img_all"),
+        "panoptic_json": os.path.join(root, f"panoptic_gt_{split}_city_vps.json"),
+        "panoptic_root": os.path.join(root, split, "panoptic_video"),
+    }
+
+
+def register_cityscapes_vps(
+    name: str, root: str, split: str, meta: Dict, prepare_hint: str, has_labels: bool = True
+) -> None:
+    """Register a split under ``name``; loading fails with one clear line if it is not prepared.
+
+    Args:
+        name: dataset name, e.g. ``synthetic_vps_train``.
+        root: the dataset's folder (e.g. ``$DETECTRON2_DATASETS/synthetic_vps``).
+        split: ``train`` / ``val`` / ``test``.
+        meta: metadata (categories and evaluation options); paths and common keys are added here.
+        prepare_hint: the command that prepares this split, quoted in the error.
+        has_labels: False for a split without ground truth (Cityscapes-VPS test).
+    """
+    paths = split_paths(root, split)
+    if not has_labels:
+        paths["panoptic_json"] = paths["panoptic_root"] = None
+
+    def load():
+        needed = [p for p in (paths["all_info_json"], paths["image_root"], paths["panoptic_json"]) if p]
+        missing = [p for p in needed if not os.path.exists(p)]
+        if missing:
+            raise FileNotFoundError(
+                f"dataset '{name}' is not prepared: {missing[0]} does not exist "
+                f"(DETECTRON2_DATASETS={os.environ.get('DETECTRON2_DATASETS', 'datasets')}). "
+                f"Prepare it with: {prepare_hint}"
+            )
+        return load_cityscapes_vps_json(meta=meta, **paths)
+
+    DatasetCatalog.register(name, load)
+    MetadataCatalog.get(name).set(
+        image_root=paths["image_root"],
+        panoptic_root=paths["panoptic_root"],
+        panoptic_json=paths["panoptic_json"],
+        all_info_json=paths["all_info_json"],
+        evaluator_type="vpq",
+        ignore_label=255,
+        label_divisor=1000,
+        **meta,
+    )

@@ -1,0 +1,2 @@
+"""Layers and compiled ops of vps_d2 (the ``vps_d2._C`` extension is optional)."""
+from .extension import extension_info, has_extension  # noqa: F401
