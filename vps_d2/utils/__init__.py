@@ -1,0 +1,1 @@
+"""Small utilities shared across vps_d2."""
