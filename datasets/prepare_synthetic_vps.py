@@ -1,0 +1,42 @@
+#!/usr/bin/env python
+"""Generate the synthetic video panoptic dataset in the Cityscapes-VPS layout (see datasets/README.md).
+
+Example:
+    python datasets/prepare_synthetic_vps.py --root datasets/synthetic_vps --split train --videos 20
+"""
+import argparse
+import sys
+
+from vps_d2.data.synthetic import format_statistics, write_synthetic_split
+
+
+def get_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--root", required=True, help="dataset folder, e.g. $DETECTRON2_DATASETS/synthetic_vps")
+    p.add_argument("--split", required=True, choices=["train", "val", "test"])
+    p.add_argument("--videos", type=int, default=10, help="number of videos")
+    p.add_argument("--frames", type=int, default=30, help="frames per video")
+    p.add_argument("--stride", type=int, default=5, help="annotate every STRIDE-th frame (lambda)")
+    p.add_argument("--height", type=int, default=128)
+    p.add_argument("--width", type=int, default=256)
+    p.add_argument("--seed", type=int, default=0)
+    return p
+
+
+def main(argv=None) -> int:
+    args = get_parser().parse_args(argv)
+    try:
+        stats = write_synthetic_split(
+            args.root, args.split, videos=args.videos, frames=args.frames, stride=args.stride,
+            height=args.height, width=args.width, seed=args.seed,
+        )
+    except (ValueError, OSError) as e:
+        print(f"prepare_synthetic_vps.py: error: {e}", file=sys.stderr)
+        return 2
+    print(f"wrote synthetic_vps {args.split} to {args.root}")
+    print(format_statistics(stats))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

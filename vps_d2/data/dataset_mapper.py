@@ -1,0 +1,294 @@
+"""Video dataset mapper: one video dict in, a training pair or a whole test video out.
+
+Training (paper §V-D1, SPEC §4):
+  1. draw a target frame among the annotated frames and a reference frame (``frame_sampler``);
+  2. read both images and panoptic PNGs;
+  3. sample ONE augmentation (resize, crop, flip) on the target and apply the same transforms to
+     both frames and their labels;
+  4. build per-frame targets: ``Instances`` (boxes, classes, masks, ``gt_ids`` = segment ids, shared
+     by the two frames), the semantic target and the panoptic target;
+  5. optionally the initial DIS flow in both directions (``MODEL.FLOW.IN_LOADER``).
+
+Testing: every frame of the video in temporal order, with which ones are annotated. Images are read
+when a frame is accessed (:class:`VideoFrames`), so a long video never sits in memory whole.
+"""
+import copy
+import logging
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+import torch
+from detectron2.config import configurable
+from detectron2.data import MetadataCatalog
+from detectron2.data import detection_utils as utils
+from detectron2.data import transforms as T
+from detectron2.structures import BitMasks, Boxes, Instances
+
+from .flow import dis_flow
+from .frame_sampler import sample_reference, sample_target
+from .panoptic_io import read_panoptic_png
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["VideoPanopticDatasetMapper", "VideoFrames", "panoptic_targets"]
+
+PANOPTIC_IGNORE = -1  # ignore value of the panoptic target (any instance count fits below it)
+
+
+def _index_map(ids: np.ndarray):
+    """Segment ids -> (dense index map that transforms can resize with nearest, the id table)."""
+    table, inverse = np.unique(ids, return_inverse=True)
+    dtype = np.uint8 if len(table) <= 256 else np.float32  # float32 is exact for < 2**24 labels
+    return inverse.reshape(ids.shape).astype(dtype), table
+
+
+def read_segments(path: str, segments_info: List[Dict]) -> np.ndarray:
+    """Read a panoptic PNG and check it against its segments_info (every non-zero id is listed)."""
+    ids = read_panoptic_png(path)
+    listed = {s["id"] for s in segments_info}
+    unknown = sorted(set(np.unique(ids).tolist()) - listed - {0})
+    if unknown:
+        raise ValueError(
+            f"{path}: segment id {unknown[0]} is in the PNG but not in the JSON segments_info "
+            f"({len(unknown)} such id(s))"
+        )
+    return ids
+
+
+def panoptic_targets(
+    ids: np.ndarray,
+    segments_info: List[Dict],
+    semantic_to_thing: Dict[int, int],
+    semantic_to_stuff: Dict[int, int],
+    ignore_label: int,
+):
+    """Training targets of one frame from its (augmented) segment-id map.
+
+    Returns:
+        instances_fields: dict of numpy arrays ``boxes`` (K, 4) XYXY, ``classes`` (K,) thing ids,
+            ``masks`` (K, H, W) bool, ``ids`` (K,) segment ids; non-crowd things with pixels left.
+        sem_seg: (H, W) int64 semantic class, ``ignore_label`` on void.
+        pan_seg: (H, W) int64 panoptic target in UPSNet form: a stuff pixel holds its stuff index
+            s < S, a pixel of instance k holds S + k, void and crowd hold ``PANOPTIC_IGNORE``.
+    """
+    h, w = ids.shape
+    sem_seg = np.full((h, w), ignore_label, np.int64)
+    pan_seg = np.full((h, w), PANOPTIC_IGNORE, np.int64)
+    num_stuff = len(semantic_to_stuff)
+    boxes, classes, masks, seg_ids = [], [], [], []
+    for seg in segments_info:
+        mask = ids == seg["id"]
+        if not mask.any():
+            continue
+        sem_seg[mask] = seg["category_id"]
+        if not seg["isthing"]:
+            pan_seg[mask] = semantic_to_stuff[seg["category_id"]]
+        elif not seg.get("iscrowd", 0):
+            ys, xs = np.nonzero(mask)
+            pan_seg[mask] = num_stuff + len(masks)
+            boxes.append([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1])
+            classes.append(semantic_to_thing[seg["category_id"]])
+            masks.append(mask)
+            seg_ids.append(seg["id"])
+    fields = {
+        "boxes": np.asarray(boxes, np.float32).reshape(-1, 4),
+        "classes": np.asarray(classes, np.int64),
+        "masks": np.stack(masks) if masks else np.zeros((0, h, w), bool),
+        "ids": np.asarray(seg_ids, np.int64),
+    }
+    return fields, sem_seg, pan_seg
+
+
+def _instances(fields: Dict[str, np.ndarray], image_size) -> Instances:
+    inst = Instances(image_size)
+    inst.gt_boxes = Boxes(torch.as_tensor(fields["boxes"]))
+    inst.gt_classes = torch.as_tensor(fields["classes"])
+    inst.gt_masks = BitMasks(torch.as_tensor(fields["masks"]))
+    inst.gt_ids = torch.as_tensor(fields["ids"])
+    return inst
+
+
+def _to_chw_tensor(image: np.ndarray) -> torch.Tensor:
+    # A tensor (not an ndarray) so that DataLoader workers pass it through shared memory.
+    return torch.as_tensor(np.ascontiguousarray(image.transpose(2, 0, 1)))
+
+
+class VideoFrames(Sequence):
+    """The frames of one test video; ``frames[i]`` reads and resizes frame i when accessed.
+
+    Each frame is a dict: ``image`` (uint8 CHW tensor, resized for the model), ``height``/``width``
+    (original size, the size outputs must have), ``file_name``, ``frame_id``, ``annotated``,
+    ``image_id``, ``pan_seg_file_name`` and ``segments_info`` (the last three None if unannotated).
+    """
+
+    def __init__(self, video: Dict, augmentations: T.AugmentationList, image_format: str):
+        self._video = video
+        self._augmentations = augmentations
+        self._image_format = image_format
+
+    def __len__(self) -> int:
+        return len(self._video["file_names"])
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        if not -len(self) <= i < len(self):
+            raise IndexError(f"frame {i} out of range for a video of {len(self)} frames")
+        i %= len(self)
+        v = self._video
+        image = utils.read_image(v["file_names"][i], format=self._image_format)
+        height, width = image.shape[:2]
+        aug_input = T.AugInput(image)
+        self._augmentations(aug_input)
+        return {
+            "image": _to_chw_tensor(aug_input.image),
+            "height": height,
+            "width": width,
+            "file_name": v["file_names"][i],
+            "frame_id": v["frame_ids"][i],
+            "annotated": v["annotated"][i],
+            "image_id": v["image_ids"][i],
+            "pan_seg_file_name": v["pan_seg_file_names"][i],
+            "segments_info": v["segments_infos"][i],
+        }
+
+
+class VideoPanopticDatasetMapper:
+    """Map a video dataset dict (``load_cityscapes_vps_json``) to model inputs.
+
+    Training output::
+
+        {"video_id": int,
+         "frames": [target, reference],   # each: image (uint8 CHW), height, width (augmented size),
+                                          #   instances (gt_boxes, gt_classes, gt_masks, gt_ids),
+                                          #   sem_seg (int64 HxW, ignore_label on void),
+                                          #   pan_seg (int64 HxW, see panoptic_targets),
+                                          #   file_name, frame_id, frame_index (position in the video)
+         "flow": float32 (2, ceil(H/4), ceil(W/4)),           # target->reference, if compute_flow
+         "flow_backward": float32 (2, ceil(H/4), ceil(W/4))}  # reference->target, if compute_flow
+
+    Test output: ``{"video_id", "height", "width", "frames": VideoFrames}``.
+    """
+
+    @configurable
+    def __init__(
+        self,
+        is_train: bool,
+        *,
+        augmentations: List,
+        image_format: str,
+        semantic_to_thing: Dict[int, int],
+        semantic_to_stuff: Dict[int, int],
+        ref_range: int = 5,
+        ignore_label: int = 255,
+        compute_flow: bool = False,
+    ):
+        """
+        Args:
+            is_train: training pairs or whole test videos.
+            augmentations: detectron2 augmentations; in training they are sampled once on the target
+                frame and the resulting transforms applied to both frames.
+            image_format: ``INPUT.FORMAT`` (e.g. "BGR").
+            semantic_to_thing: semantic class -> detector class, for thing classes.
+            semantic_to_stuff: semantic class -> stuff index (the panoptic target's stuff channels).
+            ref_range: reference offset range R in raw frames (§V-D1).
+            ignore_label: semantic ignore value.
+            compute_flow: add the initial DIS flow of the pair (training).
+        """
+        self.is_train = is_train
+        self.augmentations = T.AugmentationList(augmentations)
+        self.image_format = image_format
+        self.semantic_to_thing = dict(semantic_to_thing)
+        self.semantic_to_stuff = dict(semantic_to_stuff)
+        self.ref_range = ref_range
+        self.ignore_label = ignore_label
+        self.compute_flow = compute_flow
+        mode = "training" if is_train else "inference"
+        logger.info(f"[VideoPanopticDatasetMapper] {mode} augmentations: {augmentations}")
+
+    @classmethod
+    def from_config(cls, cfg, is_train: bool = True, dataset_name: Optional[str] = None):
+        if is_train:
+            augs = [T.ResizeShortestEdge(cfg.INPUT.MIN_SIZE_TRAIN, cfg.INPUT.MAX_SIZE_TRAIN,
+                                         cfg.INPUT.MIN_SIZE_TRAIN_SAMPLING)]
+            if cfg.INPUT.CROP.ENABLED:
+                augs.append(T.RandomCrop(cfg.INPUT.CROP.TYPE, cfg.INPUT.CROP.SIZE))
+            if cfg.INPUT.RANDOM_FLIP != "none":
+                augs.append(T.RandomFlip(horizontal=cfg.INPUT.RANDOM_FLIP == "horizontal",
+                                         vertical=cfg.INPUT.RANDOM_FLIP == "vertical"))
+        else:
+            augs = [T.ResizeShortestEdge(cfg.INPUT.MIN_SIZE_TEST, cfg.INPUT.MAX_SIZE_TEST, "choice")]
+        name = dataset_name or (cfg.DATASETS.TRAIN[0] if is_train else cfg.DATASETS.TEST[0])
+        meta = MetadataCatalog.get(name)
+        semantic = meta.stuff_dataset_id_to_contiguous_id
+        things = meta.thing_dataset_id_to_contiguous_id
+        stuff_ids = [d for d in sorted(semantic, key=semantic.get) if d not in things]
+        return {
+            "is_train": is_train,
+            "augmentations": augs,
+            "image_format": cfg.INPUT.FORMAT,
+            "semantic_to_thing": {semantic[d]: c for d, c in things.items()},
+            "semantic_to_stuff": {semantic[d]: i for i, d in enumerate(stuff_ids)},
+            "ref_range": cfg.INPUT.VIDEO.REF_RANGE,
+            "ignore_label": meta.ignore_label,
+            "compute_flow": is_train and cfg.MODEL.FLOW.IN_LOADER and cfg.MODEL.FLOW.NAME == "dis",
+        }
+
+    def __call__(self, video: Dict) -> Dict:
+        if not self.is_train:
+            return {
+                "video_id": video["video_id"],
+                "height": video["height"],
+                "width": video["width"],
+                "frames": VideoFrames(copy.deepcopy(video), self.augmentations, self.image_format),
+            }
+        return self._training_pair(video)
+
+    def _training_pair(self, video: Dict) -> Dict:
+        rng = np.random  # detectron2 seeds numpy's global state per data-loader worker
+        target = sample_target(video["annotated"], rng)
+        numbers = [fid % 10000 for fid in video["frame_ids"]]
+        reference = sample_reference(numbers, video["annotated"], target, self.ref_range, rng)
+        positions = (target, reference)
+
+        images = [utils.read_image(video["file_names"][p], format=self.image_format) for p in positions]
+        segments = [video["segments_infos"][p] for p in positions]
+        ids = [read_segments(video["pan_seg_file_names"][p], s) for p, s in zip(positions, segments)]
+        for p, image, id_map in zip(positions, images, ids):
+            utils.check_image_size({"file_name": video["file_names"][p], "height": id_map.shape[0],
+                                    "width": id_map.shape[1]}, image)
+
+        index_map, table = _index_map(ids[0])
+        aug_input = T.AugInput(images[0], sem_seg=index_map)
+        transforms = self.augmentations(aug_input)
+        frames = []
+        for k, p in enumerate(positions):
+            if k == 0:
+                image, index_map = aug_input.image, aug_input.sem_seg
+            else:
+                index_map, table = _index_map(ids[k])
+                image = transforms.apply_image(images[k])
+                index_map = transforms.apply_segmentation(index_map)
+            id_map = table[np.asarray(index_map).astype(np.int64)]
+            fields, sem_seg, pan_seg = panoptic_targets(
+                id_map, segments[k], self.semantic_to_thing, self.semantic_to_stuff, self.ignore_label
+            )
+            frames.append(
+                {
+                    "image": _to_chw_tensor(image),
+                    "height": image.shape[0],
+                    "width": image.shape[1],
+                    "instances": _instances(fields, image.shape[:2]),
+                    "sem_seg": torch.as_tensor(sem_seg),
+                    "pan_seg": torch.as_tensor(pan_seg),
+                    "file_name": video["file_names"][p],
+                    "frame_id": video["frame_ids"][p],
+                    "frame_index": p,
+                }
+            )
+        out = {"video_id": video["video_id"], "frames": frames}
+        if self.compute_flow:
+            target_img, ref_img = (f["image"].permute(1, 2, 0).numpy() for f in frames)
+            out["flow"] = torch.as_tensor(dis_flow(target_img, ref_img))
+            out["flow_backward"] = torch.as_tensor(dis_flow(ref_img, target_img))
+        return out

@@ -1,0 +1,342 @@
+"""Procedural street scenes for the synthetic Cityscapes-VPS-format dataset (SPEC §3).
+
+A video is a wide *world* of textured stuff (sky, buildings, vegetation, walls, fences, poles with
+signs and lights, sidewalk, terrain, road with lane marks) seen through a camera that pans and
+shakes, plus *things* of the 8 Cityscapes thing classes with class-specific shapes, colours and
+textures that move at their own speed, occlude each other by depth, and enter or leave the view.
+Everything is drawn from one ``numpy.random.Generator``, so a seed fixes the video exactly.
+
+Category ids are the Cityscapes-VPS ids (trainIds) of ``categories.CITYSCAPES_VPS_CATEGORIES``.
+"""
+from dataclasses import dataclass
+from typing import Dict, List, Tuple
+
+import cv2
+import numpy as np
+
+# fmt: off
+ROAD, SIDEWALK, BUILDING, WALL, FENCE, POLE, TRAFFIC_LIGHT, TRAFFIC_SIGN, VEGETATION, TERRAIN, SKY = range(11)
+PERSON, RIDER, CAR, TRUCK, BUS, TRAIN, MOTORCYCLE, BICYCLE = range(11, 19)
+# fmt: on
+
+# Relative frequency of each thing class among spawned objects (cars and people dominate, as in
+# Cityscapes); riders always come with a bicycle or motorcycle.
+THING_WEIGHTS = {CAR: 6, PERSON: 5, TRUCK: 1.2, BUS: 1, TRAIN: 0.4, BICYCLE: 1.2, MOTORCYCLE: 1}
+
+# Base colours (RGB) of the things: an instance jitters around one of its class's colours.
+THING_PALETTES = {
+    CAR: [(30, 60, 170), (160, 165, 175), (20, 20, 30), (150, 30, 35), (235, 235, 235)],
+    PERSON: [(200, 40, 50), (60, 120, 60), (230, 200, 40), (120, 60, 160)],
+    RIDER: [(250, 110, 20), (240, 240, 60)],
+    TRUCK: [(230, 120, 30), (200, 200, 190)],
+    BUS: [(240, 200, 20), (200, 40, 40)],
+    TRAIN: [(90, 110, 140), (200, 60, 50)],
+    MOTORCYCLE: [(20, 20, 90), (120, 0, 120)],
+    BICYCLE: [(30, 160, 160), (170, 170, 30)],
+}
+SKIN = (225, 180, 140)
+DARK = (25, 25, 25)
+
+
+@dataclass
+class Thing:
+    """One moving object: class, instance number within the video, trajectory and look."""
+
+    category: int
+    instance: int  # 1-based, unique within the video
+    x0: float  # world x of the left edge at frame 0
+    vx: float  # world pixels per frame
+    y_bottom: float  # world y of the ground contact
+    scale: float  # perspective scale
+    color: Tuple[int, int, int]
+    start: int  # first frame the object exists
+    bob: float  # vertical bobbing amplitude (pixels), e.g. walking
+    phase: float
+    texture_seed: int
+
+    def bottom_left(self, t: int) -> Tuple[float, float]:
+        x = self.x0 + self.vx * (t - self.start)
+        y = self.y_bottom + self.bob * np.sin(0.9 * t + self.phase)
+        return x, y
+
+
+@dataclass
+class Scene:
+    """The world of one video: stuff label/colour canvases, camera path and things."""
+
+    labels: np.ndarray  # (Hw, Ww) int16 stuff category per world pixel
+    colors: np.ndarray  # (Hw, Ww, 3) uint8
+    cam_x: np.ndarray  # (T,) int camera left edge in world coordinates
+    cam_y: np.ndarray  # (T,) int camera top edge
+    things: List[Thing]
+    height: int
+    width: int
+
+
+def _jitter(rng, color, amount=18):
+    return tuple(int(c) for c in np.clip(np.array(color) + rng.integers(-amount, amount + 1, 3), 0, 255))
+
+
+def _smooth_noise(rng, shape, cell):
+    """Low-frequency noise in [-1, 1]: random values on a coarse grid, bilinearly upsampled."""
+    h, w = shape
+    coarse = rng.uniform(-1, 1, (h // cell + 2, w // cell + 2)).astype(np.float32)
+    return cv2.resize(coarse, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+def _paint(labels, colors, mask, category, color, noise=None, strength=0.0):
+    labels[mask] = category
+    base = np.array(color, np.float32)
+    if noise is None:
+        colors[mask] = base.astype(np.uint8)
+    else:
+        shade = 1.0 + strength * noise[mask][:, None]
+        colors[mask] = np.clip(base[None] * shade, 0, 255).astype(np.uint8)
+
+
+def build_world(rng, height: int, width: int, frames: int) -> Scene:
+    """Sample the stuff layout and the camera path of one video."""
+    u = height / 128.0
+    pan = rng.uniform(-2.2, 2.2) * u  # camera pan, pixels per frame
+    shake = rng.uniform(0, 1.5) * u
+    margin_y = int(np.ceil(shake)) + 1
+    span = int(np.ceil(abs(pan) * frames)) + 2
+    hw, ww = height + 2 * margin_y, width + span
+    labels = np.full((hw, ww), SKY, np.int16)
+    colors = np.zeros((hw, ww, 3), np.uint8)
+    yy = np.arange(hw, dtype=np.float32)[:, None]
+
+    # Sky: vertical gradient with soft clouds.
+    sky = np.array([70, 130, 180], np.float32)[None, None] * (0.8 + 0.4 * yy[..., None] / hw)
+    clouds = _smooth_noise(rng, (hw, ww), int(24 * u) + 1)[..., None]
+    colors[:] = np.clip(sky + 40 * np.maximum(clouds, 0), 0, 255).astype(np.uint8)
+
+    horizon = int(margin_y + rng.uniform(0.42, 0.55) * height)
+    curb = horizon + int(rng.uniform(0.07, 0.11) * height)
+
+    # Skyline: a run of buildings and trees, with walls/fences in front of some.
+    x = 0
+    while x < ww:
+        seg_w = int(rng.uniform(18, 60) * u)
+        kind = rng.choice([BUILDING, BUILDING, VEGETATION, WALL], p=[0.35, 0.25, 0.3, 0.1])
+        top = int(horizon - rng.uniform(0.12, 0.42) * height)
+        cols = slice(x, min(ww, x + seg_w))
+        if kind == VEGETATION:
+            mask = np.zeros((hw, ww), bool)
+            for _ in range(rng.integers(2, 5)):
+                cx, cy = rng.uniform(x, x + seg_w), rng.uniform(top, horizon)
+                rx, ry = rng.uniform(6, 16) * u, rng.uniform(8, 20) * u
+                ys, xs = np.ogrid[:hw, :ww]
+                mask |= ((xs - cx) / rx) ** 2 + ((ys - cy) / ry) ** 2 <= 1
+            mask[horizon:] = False
+            _paint(labels, colors, mask, VEGETATION, _jitter(rng, (90, 140, 40)),
+                   _smooth_noise(rng, (hw, ww), int(3 * u) + 1), 0.35)
+        else:
+            mask = np.zeros((hw, ww), bool)
+            mask[max(top, 0):horizon, cols] = True
+            color = _jitter(rng, (70, 70, 70) if kind == BUILDING else (102, 102, 156), 25)
+            _paint(labels, colors, mask, kind, color, _smooth_noise(rng, (hw, ww), int(5 * u) + 1), 0.15)
+            if kind == BUILDING:  # window grid, part of the building
+                win = max(2, int(3 * u))
+                for wy in range(max(top, 0) + win, horizon - win, 3 * win):
+                    for wx in range(x + win, min(ww, x + seg_w) - win, 3 * win):
+                        colors[wy:wy + win, wx:wx + win] = _jitter(rng, (160, 180, 200), 30)
+        x += seg_w
+
+    # Fences in front of the skyline, on the sidewalk's far edge.
+    for _ in range(rng.integers(0, 3)):
+        fx, fw = int(rng.uniform(0, ww)), int(rng.uniform(20, 70) * u)
+        fh = int(rng.uniform(6, 12) * u)
+        mask = np.zeros((hw, ww), bool)
+        mask[horizon - fh:horizon, fx:fx + fw] = True
+        mask &= ((np.arange(ww)[None] // max(1, int(2 * u))) % 2 == 0) | (
+            (np.arange(hw)[:, None] - (horizon - fh)) < max(1, int(1.5 * u)))
+        _paint(labels, colors, mask, FENCE, (190, 153, 153))
+
+    # Ground: sidewalk band, terrain patches, road with lane marks.
+    side = np.zeros((hw, ww), bool)
+    side[horizon:curb] = True
+    _paint(labels, colors, side, SIDEWALK, _jitter(rng, (200, 150, 190)), _smooth_noise(rng, (hw, ww), 2), 0.12)
+    for _ in range(rng.integers(0, 3)):
+        tx, tw = int(rng.uniform(0, ww)), int(rng.uniform(15, 50) * u)
+        mask = np.zeros((hw, ww), bool)
+        mask[horizon + 1:curb, tx:tx + tw] = True
+        _paint(labels, colors, mask, TERRAIN, _jitter(rng, (130, 190, 110)), _smooth_noise(rng, (hw, ww), 3), 0.3)
+    road = np.zeros((hw, ww), bool)
+    road[curb:] = True
+    _paint(labels, colors, road, ROAD, _jitter(rng, (110, 90, 110), 12), _smooth_noise(rng, (hw, ww), 2), 0.15)
+    lane_y = int(curb + 0.55 * (hw - curb))
+    dash, gap = int(12 * u), int(10 * u)
+    for lx in range(int(rng.integers(0, dash + gap)), ww, dash + gap):
+        colors[lane_y:lane_y + max(1, int(1.5 * u)), lx:lx + dash] = (225, 225, 225)
+
+    # Poles on the sidewalk, some carrying a sign or a traffic light.
+    for _ in range(rng.integers(1, 4) + ww // max(1, width)):
+        px, pw = int(rng.uniform(0, ww)), max(1, int(rng.uniform(1.5, 3) * u))
+        ptop = int(horizon - rng.uniform(0.2, 0.4) * height)
+        pbottom = int(rng.uniform(horizon + 2, curb))
+        mask = np.zeros((hw, ww), bool)
+        mask[ptop:pbottom, px:px + pw] = True
+        _paint(labels, colors, mask, POLE, (150, 150, 150))
+        extra = rng.choice([0, TRAFFIC_SIGN, TRAFFIC_LIGHT])
+        if extra:
+            ew, eh = (int(8 * u), int(7 * u)) if extra == TRAFFIC_SIGN else (int(4 * u), int(10 * u))
+            mask = np.zeros((hw, ww), bool)
+            mask[ptop:ptop + eh, px - ew // 2 + pw // 2:px + ew // 2 + pw // 2 + 1] = True
+            _paint(labels, colors, mask, extra, (220, 220, 0) if extra == TRAFFIC_SIGN else (40, 40, 40))
+            if extra == TRAFFIC_LIGHT:  # the lamp is part of the traffic light
+                lamp = (255, 60, 40) if rng.random() < 0.5 else (60, 230, 90)
+                cy = ptop + eh // 4 if lamp[0] > 200 else ptop + 3 * eh // 4
+                cv2.circle(colors, (px + pw // 2, cy), max(1, int(1.3 * u)), lamp, -1)
+
+    t = np.arange(frames)
+    start_x = 0 if pan >= 0 else span - 1
+    cam_x = np.clip(np.round(start_x + pan * t), 0, span - 1).astype(int)
+    cam_y = np.round(margin_y + shake * np.sin(0.7 * t + rng.uniform(0, 6.28))).astype(int)
+    cam_y = np.clip(cam_y, 0, 2 * margin_y)
+    scene = Scene(labels, colors, cam_x, cam_y, [], height, width)
+    scene.things = sample_things(rng, scene, horizon, curb, frames)
+    return scene
+
+
+def sample_things(rng, scene: Scene, horizon: int, curb: int, frames: int) -> List[Thing]:
+    """Spawn objects: some visible from the start, others entering later from either side."""
+    u = scene.height / 128.0
+    hw = scene.labels.shape[0]
+    classes = list(THING_WEIGHTS)
+    probs = np.array([THING_WEIGHTS[c] for c in classes], float)
+    probs /= probs.sum()
+    things: List[Thing] = []
+    n = int(rng.integers(5, 10))
+    for _ in range(n):
+        cat = int(rng.choice(classes, p=probs))
+        on_sidewalk = cat == PERSON
+        if on_sidewalk:
+            y = rng.uniform(horizon + 3 * u, curb + 2 * u)
+            speed = rng.uniform(0.3, 1.2) * u
+        else:
+            y = rng.uniform(curb + 6 * u, hw - 1)
+            speed = rng.uniform(0.8, 3.5) * u
+        scale = 0.55 + 0.8 * (y - horizon) / max(1.0, hw - horizon)
+        direction = rng.choice([-1.0, 1.0])
+        start = 0 if rng.random() < 0.6 else int(rng.integers(1, max(2, frames - 5)))
+        cam_x = scene.cam_x[start]
+        if start == 0:
+            x0 = cam_x + rng.uniform(-0.1, 0.9) * scene.width
+        else:  # enters from outside the view, moving inwards
+            x0 = cam_x - 60 * u * scale if direction > 0 else cam_x + scene.width + 5 * u
+        thing = Thing(cat, len(things) + 1, float(x0), float(direction * speed), float(y), float(scale),
+                      _jitter(rng, THING_PALETTES[cat][rng.integers(len(THING_PALETTES[cat]))]),
+                      start, float(rng.uniform(0.3, 1.0) * u if cat == PERSON else 0.0),
+                      float(rng.uniform(0, 6.28)), int(rng.integers(1 << 30)))
+        things.append(thing)
+        if cat in (BICYCLE, MOTORCYCLE) and rng.random() < 0.8:  # with a rider on top
+            things.append(Thing(RIDER, len(things) + 1, thing.x0, thing.vx, thing.y_bottom, thing.scale,
+                                _jitter(rng, THING_PALETTES[RIDER][rng.integers(2)]), start, 0.0, 0.0,
+                                int(rng.integers(1 << 30))))
+    return things
+
+
+def thing_sprite(thing: Thing, u: float) -> Tuple[np.ndarray, np.ndarray]:
+    """Mask (h, w) bool and colours (h, w, 3) of a thing, bottom-left anchored, in its own frame."""
+    s = thing.scale * u
+    cat, col = thing.category, thing.color
+    dims = {CAR: (38, 17), TRUCK: (48, 27), BUS: (64, 27), TRAIN: (110, 28), PERSON: (10, 30),
+            RIDER: (11, 20), MOTORCYCLE: (24, 13), BICYCLE: (22, 12)}[cat]
+    w, h = max(3, int(dims[0] * s)), max(4, int(dims[1] * s))
+    mask = np.zeros((h, w), np.uint8)
+    img = np.zeros((h, w, 3), np.uint8)
+    img[:] = col
+
+    def poly(pts, color=None):
+        p = np.array([[int(px * (w - 1)), int(py * (h - 1))] for px, py in pts], np.int32)
+        cv2.fillPoly(mask, [p], 1)
+        if color is not None:
+            cv2.fillPoly(img, [p], color)
+
+    def ellipse(cx, cy, rx, ry, color=None, thickness=-1):
+        c, ax = (int(cx * (w - 1)), int(cy * (h - 1))), (max(1, int(rx * w)), max(1, int(ry * h)))
+        cv2.ellipse(mask, c, ax, 0, 0, 360, 1, thickness)
+        if color is not None:
+            cv2.ellipse(img, c, ax, 0, 0, 360, color, thickness)
+
+    glass = (150, 190, 215)
+    if cat == CAR:
+        poly([(0, .45), (1, .45), (1, .85), (0, .85)])
+        poly([(.18, .45), (.32, .05), (.72, .05), (.86, .45)])
+        poly([(.25, .42), (.35, .12), (.68, .12), (.78, .42)], glass)
+        for cx in (.22, .78):
+            ellipse(cx, .85, .1, .16, DARK)
+    elif cat in (TRUCK, BUS, TRAIN):
+        poly([(0, 0), (1, 0), (1, .88), (0, .88)])
+        if cat == TRUCK:
+            poly([(.72, .2), (.95, .2), (.95, .5), (.72, .5)], glass)
+            img[: int(.85 * h), : int(.68 * w)] = np.clip(np.array(col) * 0.8 + 40, 0, 255)
+        else:  # a strip of windows
+            n = 6 if cat == BUS else 12
+            for i in range(n):
+                x0 = .04 + i * .94 / n
+                poly([(x0, .15), (x0 + .6 / n, .15), (x0 + .6 / n, .5), (x0, .5)], glass)
+            if cat == TRAIN:
+                img[int(.62 * h):int(.72 * h)] = (240, 240, 240)
+        for cx in ((.12, .88) if cat != TRAIN else (.05, .2, .8, .95)):
+            ellipse(cx, .88, .06 if cat != TRAIN else .025, .12, DARK)
+    elif cat in (PERSON, RIDER):
+        ellipse(.5, .12, .28, .11, SKIN)  # head
+        poly([(.15, .22), (.85, .22), (.8, .62), (.2, .62)])  # torso
+        if cat == PERSON:
+            legs = (60, 60, 90)
+            poly([(.2, .6), (.45, .6), (.42, 1), (.18, 1)], legs)
+            poly([(.55, .6), (.8, .6), (.82, 1), (.58, 1)], legs)
+        else:
+            poly([(.2, .6), (.9, .6), (.95, .95), (.6, .95)], (40, 40, 60))
+    else:  # two-wheelers: wheels, frame
+        for cx in (.2, .8):
+            ellipse(cx, .72, .18, .26, DARK, thickness=max(1, int(1.5 * s)))
+        cv2.line(mask, (int(.2 * w), int(.7 * h)), (int(.8 * w), int(.7 * h)), 1, max(1, int(1.5 * s)))
+        cv2.line(mask, (int(.5 * w), int(.7 * h)), (int(.7 * w), int(.15 * h)), 1, max(1, int(1.5 * s)))
+        if cat == MOTORCYCLE:
+            poly([(.3, .35), (.75, .35), (.7, .7), (.35, .7)])
+    # Texture: fine per-object noise that moves with the object.
+    noise = np.random.default_rng(thing.texture_seed).integers(-14, 15, (h, w, 1))
+    img = np.clip(img.astype(np.int16) + noise, 0, 255).astype(np.uint8)
+    return mask.astype(bool), img
+
+
+def render_frame(scene: Scene, t: int, rng) -> Tuple[np.ndarray, np.ndarray, Dict[int, int]]:
+    """Render frame t.
+
+    Returns:
+        rgb (H, W, 3) uint8, a per-pixel label map (H, W) int32 where stuff pixels hold their
+        category id and thing pixels ``1000 * category + instance``, and {instance: category} of
+        the things drawn.
+    """
+    h, w = scene.height, scene.width
+    cx, cy = scene.cam_x[t], scene.cam_y[t]
+    rgb = scene.colors[cy:cy + h, cx:cx + w].copy()
+    label = scene.labels[cy:cy + h, cx:cx + w].astype(np.int32)
+    u = h / 128.0
+    drawn = {}
+    # Painter's order: far (small y) first; a rider is drawn after its vehicle.
+    order = sorted((th for th in scene.things if th.start <= t), key=lambda th: (th.y_bottom, th.category == RIDER))
+    for th in order:
+        mask, img = thing_sprite(th, u)
+        sh, sw = mask.shape
+        wx, wy = th.bottom_left(t)
+        if th.category == RIDER:
+            wy -= 0.45 * sh
+            wx += 0.3 * sw
+        x0, y0 = int(round(wx - cx)), int(round(wy - cy)) - sh
+        xa, ya, xb, yb = max(0, x0), max(0, y0), min(w, x0 + sw), min(h, y0 + sh)
+        if xa >= xb or ya >= yb:
+            continue
+        m = mask[ya - y0:yb - y0, xa - x0:xb - x0]
+        if not m.any():
+            continue
+        rgb[ya:yb, xa:xb][m] = img[ya - y0:yb - y0, xa - x0:xb - x0][m]
+        label[ya:yb, xa:xb][m] = 1000 * th.category + th.instance
+        drawn[th.instance] = th.category
+    # Global lighting flicker and sensor noise.
+    gain = 1.0 + rng.uniform(-0.05, 0.05)
+    noisy = rgb.astype(np.float32) * gain + rng.normal(0, 4.0, rgb.shape)
+    return np.clip(noisy, 0, 255).astype(np.uint8), label, drawn
