@@ -40,6 +40,7 @@ def _prepare_hint(dataset: str, root: str, split: str) -> str:
 
 
 def register_all(root: str) -> None:
+    """Register every predefined split under ``root`` (replacing earlier registrations)."""
     for names, categories, stride, extra in (
         (_CITYSCAPES_VPS, CITYSCAPES_VPS_CATEGORIES, 5, {}),
         (_VIPER_VPS, VIPER_VPS_CATEGORIES, 1, VIPER_EVAL_OPTIONS),

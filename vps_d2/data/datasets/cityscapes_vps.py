@@ -193,7 +193,12 @@ def register_cityscapes_vps(
         meta: metadata (categories and evaluation options); paths and common keys are added here.
         prepare_hint: the command that prepares this split, quoted in the error.
         has_labels: False for a split without ground truth (Cityscapes-VPS test).
+
+    Registering a name again replaces it (e.g. to point the builtin names at another root).
     """
+    if name in DatasetCatalog.list():
+        DatasetCatalog.remove(name)
+        MetadataCatalog.remove(name)
     paths = split_paths(root, split)
     if not has_labels:
         paths["panoptic_json"] = paths["panoptic_root"] = None

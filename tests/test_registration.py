@@ -1,0 +1,40 @@
+import unittest
+
+from detectron2.data import DatasetCatalog, MetadataCatalog
+
+import vps_d2  # noqa: F401
+
+NAMES = [
+    "cityscapes_vps_train", "cityscapes_vps_val", "cityscapes_vps_test",
+    "viper_vps_train", "viper_vps_val",
+    "synthetic_vps_train", "synthetic_vps_val", "synthetic_vps_test",
+]
+
+
+class TestRegistration(unittest.TestCase):
+    def test_import_registers_every_dataset(self):
+        registered = set(DatasetCatalog.list())
+        for name in NAMES:
+            self.assertIn(name, registered)
+
+    def test_metadata(self):
+        for name in NAMES:
+            meta = MetadataCatalog.get(name)
+            self.assertEqual((meta.evaluator_type, meta.ignore_label, meta.label_divisor), ("vpq", 255, 1000))
+            self.assertEqual(len(meta.stuff_classes), len(meta.stuff_colors))
+            self.assertEqual(len(meta.thing_classes), len(meta.thing_dataset_id_to_contiguous_id))
+        city = MetadataCatalog.get("cityscapes_vps_val")
+        self.assertEqual(len(city.stuff_classes), 19)
+        self.assertEqual(city.thing_classes, ["person", "rider", "car", "truck", "bus", "train", "motorcycle", "bicycle"])
+        self.assertEqual(city.thing_dataset_id_to_contiguous_id[11], 0)
+        self.assertEqual(city.stuff_dataset_id_to_contiguous_id[18], 18)
+        self.assertEqual(city.annotation_stride, 5)
+        self.assertIsNone(MetadataCatalog.get("cityscapes_vps_test").panoptic_json)
+        viper = MetadataCatalog.get("viper_vps_val")
+        self.assertEqual((len(viper.stuff_classes), len(viper.thing_classes)), (23, 10))
+        self.assertEqual((viper.annotation_stride, viper.vpq_excluded_category_ids, viper.vpq_min_gt_area), (1, [11], 1024))
+        self.assertEqual(MetadataCatalog.get("synthetic_vps_train").stuff_classes, city.stuff_classes)
+
+
+if __name__ == "__main__":
+    unittest.main()
