@@ -1,10 +1,12 @@
 import copy
 import os
 import unittest
+from unittest import mock
 
 import numpy as np
 import torch
 from detectron2.data import DatasetCatalog
+from detectron2.data.detection_utils import read_image
 
 from vps_d2.data.dataset_mapper import PANOPTIC_IGNORE, VideoPanopticDatasetMapper
 from vps_d2.data.panoptic_io import read_panoptic_png
@@ -145,6 +147,17 @@ class TestVideoPanopticDatasetMapper(unittest.TestCase):
         self.assertEqual(len(frames[2:5]), 3)
         with self.assertRaises(IndexError):
             frames[10]
+
+    def test_test_frames_read_images_only_when_used(self):
+        frames = self.mapper(is_train=False)(self.videos[0])["frames"]
+        with mock.patch("vps_d2.data.dataset_mapper.utils.read_image", wraps=read_image) as reader:
+            metadata = [(f["frame_id"], f["annotated"], f["height"]) for f in frames]
+            self.assertEqual(len(metadata), 10)
+            self.assertEqual(reader.call_count, 0)
+            frame = frames[3]
+            self.assertEqual(frame["image"].dtype, torch.uint8)
+            self.assertIs(frame["image"], frame["image"])
+            self.assertEqual(reader.call_count, 1)
 
 
 if __name__ == "__main__":

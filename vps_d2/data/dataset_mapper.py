@@ -113,12 +113,28 @@ def _to_chw_tensor(image: np.ndarray) -> torch.Tensor:
     return torch.as_tensor(np.ascontiguousarray(image.transpose(2, 0, 1)))
 
 
-class VideoFrames(Sequence):
-    """The frames of one test video; ``frames[i]`` reads and resizes frame i when accessed.
+class _Frame(dict):
+    """A test frame dict whose ``image`` is read and resized only when ``frame["image"]`` is used,
+    so iterating a video for its metadata (e.g. in the evaluator) decodes nothing."""
 
-    Each frame is a dict: ``image`` (uint8 CHW tensor, resized for the model), ``height``/``width``
-    (original size, the size outputs must have), ``file_name``, ``frame_id``, ``annotated``,
-    ``image_id``, ``pan_seg_file_name`` and ``segments_info`` (the last three None if unannotated).
+    def __init__(self, fields: Dict, load):
+        super().__init__(fields)
+        self._load = load
+
+    def __missing__(self, key):
+        if key != "image":
+            raise KeyError(key)
+        self["image"] = image = self._load()
+        return image
+
+
+class VideoFrames(Sequence):
+    """The frames of one test video; ``frames[i]`` is frame i, read when its image is used.
+
+    Each frame is a dict: ``image`` (uint8 CHW tensor, resized for the model; loaded on first
+    access), ``height``/``width`` (original size, the size outputs must have), ``file_name``,
+    ``frame_id``, ``annotated``, ``image_id``, ``pan_seg_file_name`` and ``segments_info`` (the last
+    three None if unannotated).
     """
 
     def __init__(self, video: Dict, augmentations: T.AugmentationList, image_format: str):
@@ -129,6 +145,12 @@ class VideoFrames(Sequence):
     def __len__(self) -> int:
         return len(self._video["file_names"])
 
+    def _read(self, i: int) -> torch.Tensor:
+        image = utils.read_image(self._video["file_names"][i], format=self._image_format)
+        aug_input = T.AugInput(image)
+        self._augmentations(aug_input)
+        return _to_chw_tensor(aug_input.image)
+
     def __getitem__(self, i):
         if isinstance(i, slice):
             return [self[j] for j in range(*i.indices(len(self)))]
@@ -136,14 +158,9 @@ class VideoFrames(Sequence):
             raise IndexError(f"frame {i} out of range for a video of {len(self)} frames")
         i %= len(self)
         v = self._video
-        image = utils.read_image(v["file_names"][i], format=self._image_format)
-        height, width = image.shape[:2]
-        aug_input = T.AugInput(image)
-        self._augmentations(aug_input)
-        return {
-            "image": _to_chw_tensor(aug_input.image),
-            "height": height,
-            "width": width,
+        fields = {
+            "height": v["height"],
+            "width": v["width"],
             "file_name": v["file_names"][i],
             "frame_id": v["frame_ids"][i],
             "annotated": v["annotated"][i],
@@ -151,6 +168,7 @@ class VideoFrames(Sequence):
             "pan_seg_file_name": v["pan_seg_file_names"][i],
             "segments_info": v["segments_infos"][i],
         }
+        return _Frame(fields, lambda: self._read(i))
 
 
 class VideoPanopticDatasetMapper:

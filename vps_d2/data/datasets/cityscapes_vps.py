@@ -111,7 +111,7 @@ def load_cityscapes_vps_json(
     images = _require(info, "images", all_info_json, "the file")
     videos: Dict[int, List[dict]] = defaultdict(list)
     for img in images:
-        for field in ("id", "file_name"):
+        for field in ("id", "file_name", "height", "width"):
             _require(img, field, all_info_json, f"image {img.get('id', img)}")
         videos[int(img["id"]) // FRAME_ID_BASE].append(img)
 
@@ -137,8 +137,8 @@ def load_cityscapes_vps_json(
         frames = sorted(videos[vid], key=lambda im: int(im["id"]) % FRAME_ID_BASE)
         record = {
             "video_id": vid,
-            "height": int(frames[0].get("height", 0)),
-            "width": int(frames[0].get("width", 0)),
+            "height": int(frames[0]["height"]),
+            "width": int(frames[0]["width"]),
             "file_names": [],
             "frame_ids": [],
             "annotated": [],
