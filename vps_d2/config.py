@@ -1,8 +1,7 @@
 """Config keys of vps_d2, added to a detectron2 ``CfgNode`` by :func:`add_vps_config`.
 
-Data keys live here now; model keys are added by the model's own ``add_*_config`` functions. Each
-key's comment gives its meaning and the paper section / equation it implements ("§V-D1" refers to the
-VPSNet++ paper in ``shared/paper``).
+One small function per component; each key's comment gives its meaning and the paper section /
+equation it implements ("§V-D1" refers to the VPSNet++ paper in ``shared/paper``).
 """
 from detectron2.config import CfgNode as CN
 
@@ -11,6 +10,12 @@ def add_vps_config(cfg: CN) -> None:
     """Add every vps_d2 key to ``cfg`` (in place). Call before ``merge_from_file``."""
     add_video_input_config(cfg)
     add_flow_config(cfg)
+    add_evaluation_config(cfg)
+    add_vps_model_config(cfg)
+    add_fuse_config(cfg)
+    add_track_head_config(cfg)
+    add_panoptic_config(cfg)
+    add_tracker_config(cfg)
 
 
 def add_video_input_config(cfg: CN) -> None:
@@ -50,6 +55,169 @@ def add_flow_config(cfg: CN) -> None:
     # Implementation of the flow warp (vps_d2/layers/flow_warp.py): "auto" (compiled kernel for
     # the tensor's device, else the PyTorch reference with one warning), "cpu", "cuda", "pytorch".
     cfg.MODEL.FLOW.WARP_IMPL = "auto"
+
+
+def add_vps_model_config(cfg: CN) -> None:
+    """Which VPSNet++ components are on (paper §V; the variants of Tables II, IV, V, SPEC §9).
+
+    Base: all off. Fuse: FUSE_ON. Track: TRACK_ON. FuseTrack: both. VPSNet++ a: FuseTrack with
+    MODEL.FUSE.BIDIRECTIONAL; b: MODEL.TRACK_HEAD.NAME "contrastive"; c: EDGE_ON; d: TUBE_ON;
+    e = a + d; f = a + b + c + d.
+    """
+    cfg.MODEL.VPS = CN()
+    # Pixel-level fusion of the reference frame into the target frame (fuse head, §V-C1).
+    cfg.MODEL.VPS.FUSE_ON = False
+    # Object-level association head trained on target/reference pairs (track head, §V-C2).
+    cfg.MODEL.VPS.TRACK_ON = False
+    # Auxiliary panoptic edge head and its Dice loss (§V-C3, Eq. 5); training only.
+    cfg.MODEL.VPS.EDGE_ON = False
+    # Tube-id discrimination loss on the semantic head's pixel embedding (§V-C4, Eq. 6); training only.
+    cfg.MODEL.VPS.TUBE_ON = False
+
+
+def add_fuse_config(cfg: CN) -> None:
+    """The fuse head: align-and-attend fusion of the gathered feature maps (§V-C1, Fig. 5)."""
+    cfg.MODEL.FUSE = CN()
+    # Registered fuse head (vps_d2/modeling/fuse/).
+    cfg.MODEL.FUSE.NAME = "AlignAttendFuse"
+    # FPN levels gathered into the 1/4-resolution map f and redistributed (balanced FPN, §V-B).
+    cfg.MODEL.FUSE.IN_FEATURES = ["p2", "p3", "p4", "p5", "p6"]
+    # Fuse in both directions, target<-reference and reference<-target, with shared weights
+    # (VPSNet++ a, "Bi-Fuse", §V-C1).
+    cfg.MODEL.FUSE.BIDIRECTIONAL = False
+    # Align: refine the initial flow with the shallow flownet and warp the reference (§V-C1).
+    # Off = the reference is fused unwarped (Table II "Attend").
+    cfg.MODEL.FUSE.ALIGN_ON = True
+    # Attend: weight the aligned reference by tAtt of Eq. 2 (§V-C1). Off = weight 1 (Table II "Align").
+    cfg.MODEL.FUSE.ATTEND_ON = True
+    # Output channels of the shallow flownet's hidden 3x3 convs; a last conv outputs the 2-channel
+    # residual flow (§V-C1: 64, 64, 32, 2).
+    cfg.MODEL.FUSE.FLOWNET_DIMS = [64, 64, 32]
+
+
+def add_track_head_config(cfg: CN) -> None:
+    """The track head of ``TrackROIHeads`` (§V-C2, Eq. 3-4; SPEC §4 "Track head") and its NMS.
+
+    Built and trained only when ``MODEL.VPS.TRACK_ON``; the RoIs are pooled from
+    ``MODEL.ROI_HEADS.IN_FEATURES``.
+    """
+    cfg.MODEL.TRACK_HEAD = CN()
+    # Registered track head (vps_d2/modeling/track_head/): "masktrack" (cross-entropy over
+    # [new | M reference objects] of dot products, the Track/FuseTrack baseline, §V-C2) or
+    # "contrastive" (Eq. 3-4 with hard negatives, VPSNet++ b).
+    cfg.MODEL.TRACK_HEAD.NAME = "masktrack"
+    # RoIAlign of the track head: 7x7, 2 samples per bin (the original's track RoI, facts §3.2).
+    cfg.MODEL.TRACK_HEAD.POOLER_RESOLUTION = 7
+    cfg.MODEL.TRACK_HEAD.POOLER_SAMPLING_RATIO = 2
+    cfg.MODEL.TRACK_HEAD.POOLER_TYPE = "ROIAlignV2"
+    # RoI embedding r_i: NUM_FC fully connected layers of FC_DIM with ReLU between them and none
+    # after the last (fc1024 -> ReLU -> fc1024, facts §3.6).
+    cfg.MODEL.TRACK_HEAD.NUM_FC = 2
+    cfg.MODEL.TRACK_HEAD.FC_DIM = 1024
+    # Weight of loss_track in the total loss (Eq. 7 uses 1.0; the original used 0.5).
+    cfg.MODEL.TRACK_HEAD.LOSS_WEIGHT = 1.0
+    # lambda of Eq. 4: A(r_i, r_j) = cos(r_i, r_j) / lambda ("contrastive" only; the tracker's
+    # cosine similarity uses it too).
+    cfg.MODEL.TRACK_HEAD.TEMPERATURE = 0.1
+    # C of Eq. 3: weight of the hard negatives' sum in the denominator ("contrastive" only).
+    cfg.MODEL.TRACK_HEAD.NEG_WEIGHT = 1.0
+    # N_h of Eq. 3: each anchor uses the top-min(N_h, M) most similar other entries of
+    # [r_0 | r_1..r_M] as hard negatives (§V-C2: min(4, M); "contrastive" only).
+    cfg.MODEL.TRACK_HEAD.NUM_HARD_NEGATIVES = 4
+    # After detectron2's per-class box inference, one class-agnostic NMS at
+    # ROI_HEADS.NMS_THRESH_TEST keeping score > ROI_HEADS.SCORE_THRESH_TEST, then the top
+    # TEST.DETECTIONS_PER_IMAGE (§V-D2: class-agnostic NMS 0.5, probability > 0.6).
+    cfg.MODEL.ROI_HEADS.CLASS_AGNOSTIC_NMS = True
+
+
+def add_evaluation_config(cfg: CN) -> None:
+    """VPQ evaluation (paper §III-B, Eq. 1; SPEC §6) by ``vps_d2.evaluation.VPQEvaluator``.
+
+    The annotation stride lambda is ``INPUT.VIDEO.ANNOTATION_STRIDE``; VIPER's rules (excluded
+    class, minimum ground-truth tube area) come with the dataset's metadata.
+    """
+    cfg.TEST.VPQ = CN()
+    # Window sizes k of VPQ^k in raw frames (§III-B: {0, 5, 10, 15}); each must be a multiple of
+    # lambda, a window spans k/lambda + 1 annotated frames. [] = the dataset's default
+    # (0, lambda, 2 lambda, 3 lambda; 0, 4, 9, 14 when lambda = 1, i.e. VIPER, SPEC §9).
+    cfg.TEST.VPQ.WINDOW_SIZES = []
+    # Also write the Cityscapes-VPS submission files (pred.json + pan_pred/) into the evaluator's
+    # output folder (the only output for a split without ground truth).
+    cfg.TEST.VPQ.WRITE_SUBMISSION = False
+    # Also write PNG plots of VPQ against k and of per-class VPQ beside vpq_results.json.
+    cfg.TEST.VPQ.WRITE_PLOTS = False
+
+
+def add_panoptic_config(cfg: CN) -> None:
+    """Semantic head, UPSNet-style panoptic head, panoptic edge head (Eq. 5) and tube-id loss (Eq. 6)
+    (paper §V-B, §V-C3, §V-C4, §V-D; facts §3.4, §3.5; SPEC §4, §9; vps_d2/modeling/panoptic/)."""
+    head = cfg.MODEL.SEM_SEG_HEAD  # detectron2's node, extended
+    # UPSNet-style semantic head: one 3x3 conv stack (GN, ReLU) shared over levels, levels upsampled
+    # to P2 and concatenated into the pixel embedding U, 1x1 classifier (facts §3.4; regular convs
+    # instead of deformable ones, SPEC §9 "Semantic head").
+    head.NAME = "UPSNetSemanticHead"
+    # FPN levels fed to the shared stack (facts §3.4: P2-P5); they must share one channel count.
+    head.IN_FEATURES = ["p2", "p3", "p4", "p5"]
+    # Semantic classes = every category of the dataset, stuff and things (Cityscapes-VPS: 19).
+    head.NUM_CLASSES = 19
+    # Output channels D of the 2nd and 3rd shared convs; U has len(IN_FEATURES)·D channels (facts §3.4: 128).
+    head.CONVS_DIM = 128
+    # Stride of the semantic logits and of U: the finest input level (P2, 1/4).
+    head.COMMON_STRIDE = 4
+    # Normalisation of the shared convs (facts §3.4: GroupNorm, 32 groups).
+    head.NORM = "GN"
+    # Weight of L_semantic (Eq. 7: 1.0).
+    head.LOSS_WEIGHT = 1.0
+    # Semantic label ignored by L_semantic (void).
+    head.IGNORE_VALUE = 255
+
+    cfg.MODEL.PANOPTIC = CN()
+    # Weight of L_panoptic, the UPSNet panoptic cross-entropy (Eq. 7: 1.0; the original used 0.5, facts §3.2).
+    cfg.MODEL.PANOPTIC.LOSS_WEIGHT = 1.0
+    # Inference merge (SPEC §9 "Inference merge", facts §3.5): drop a detection whose binary mask lies
+    # on already-kept masks of its class by more than this fraction (the original's 0.3).
+    cfg.MODEL.PANOPTIC.MASK_OVERLAP_THRESH = 0.3
+    # Stuff regions smaller than this many pixels of a full 1024x2048 frame become void (scaled with
+    # the image area; facts §4.3: 2048).
+    cfg.MODEL.PANOPTIC.STUFF_AREA_LIMIT = 2048.0
+
+    cfg.MODEL.EDGE_HEAD = CN()
+    # Channels of the edge head's two hidden 3x3 convs (§V-C3: 16, 16, then 1).
+    cfg.MODEL.EDGE_HEAD.CONV_DIM = 16
+    # Weight of L_pan_edge, the Dice loss of Eq. 5 (Eq. 7: 1.0). Used when MODEL.VPS.EDGE_ON.
+    cfg.MODEL.EDGE_HEAD.LOSS_WEIGHT = 1.0
+
+    cfg.MODEL.TUBE_LOSS = CN()
+    # Temperature dividing the cosine similarities of Eq. 6 (SPEC §9 "Eq. 6": 0.1).
+    cfg.MODEL.TUBE_LOSS.TEMPERATURE = 0.1
+    # Weight of L_tube_disc (Eq. 6, Eq. 7: 1.0). Used when MODEL.VPS.TUBE_ON.
+    cfg.MODEL.TUBE_LOSS.LOSS_WEIGHT = 1.0
+
+
+def add_tracker_config(cfg: CN) -> None:
+    """The online tracker (paper §V-D2, Table IV; SPEC §5, §9 "Tracking cues").
+
+    Affinity of detection i to track j = APPEARANCE_WEIGHT · log-softmax over [new | tracks] of the
+    track-head similarity + MASK_IOU_WEIGHT · IoU(mask_i, track mask warped by the flow) +
+    BOX_IOU_WEIGHT · box IoU + CLASS_WEIGHT · [same class] + SCORE_WEIGHT · log(score_i).
+    Defaults are the original's (facts §3.6). One cue alone gives Table IV's Cls-Sort (class),
+    IoU-Match (mask IoU) and Feat-Match (appearance) rows.
+    """
+    cfg.MODEL.TRACKER = CN()
+    # False: every detection of every frame gets a new id (the "no tracking" baseline).
+    cfg.MODEL.TRACKER.ENABLED = True
+    cfg.MODEL.TRACKER.APPEARANCE_WEIGHT = 1.0
+    # The paper's "IoU of thing logits" cue, with the track's last mask warped to the current frame.
+    cfg.MODEL.TRACKER.MASK_IOU_WEIGHT = 2.0
+    cfg.MODEL.TRACKER.BOX_IOU_WEIGHT = 0.0
+    cfg.MODEL.TRACKER.CLASS_WEIGHT = 10.0
+    cfg.MODEL.TRACKER.SCORE_WEIGHT = 1.0
+    # Appearance logit of the "new object" entry r_0 (Eq. 3-4: a constant 0 logit).
+    cfg.MODEL.TRACKER.NEW_OBJECT_LOGIT = 0.0
+    # Frames an unmatched track stays in memory, so an object hidden that long keeps its id.
+    cfg.MODEL.TRACKER.MEMORY_FRAMES = 5
+    # Matched tracks: embedding <- m · embedding + (1 - m) · detection embedding (0 = replace).
+    cfg.MODEL.TRACKER.EMBED_MOMENTUM = 0.0
 
 
 def annotation_stride(cfg: CN, metadata) -> int:

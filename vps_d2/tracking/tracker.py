@@ -106,8 +106,12 @@ class VideoTracker:
             ids[i] = self._follow(self.tracks[matched[i]], det, i) if i in matched else self._start(det, i)
         return ids
 
+    def new_id(self) -> int:
+        """A fresh id of this video that no track has had."""
+        return next(self._ids)
+
     def _start(self, det: Detections, i: int) -> int:
-        track = Track(next(self._ids), det.embeds[i], det.boxes[i], int(det.classes[i]), float(det.scores[i]),
+        track = Track(self.new_id(), det.embeds[i], det.boxes[i], int(det.classes[i]), float(det.scores[i]),
                       det.masks[i], self.frame)
         self.tracks.append(track)
         return track.track_id

@@ -1,0 +1,110 @@
+#!/usr/bin/env python
+"""Video panoptic segmentation of a video file, a frame folder, a glob of frames or a webcam.
+
+    python demo/video_demo.py --config-file configs/vpsnet_pp.yaml --input clip.mp4 --output out.mp4 \
+        --opts MODEL.WEIGHTS model_final.pth
+
+Frames are streamed (the video is never held in memory); every segment is coloured by its identity
+(the same object keeps its colour through the video). See demo/README.md.
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+import cv2
+from tqdm import tqdm
+
+from detectron2.config import get_cfg
+
+import vps_d2
+from vps_d2.data.panoptic_io import write_panoptic_png
+from vps_d2.engine.predictor import VideoPanopticPredictor, WeightsMismatchError
+from vps_d2.utils.file_io import atomic_write_image, atomic_write_json
+from vps_d2.utils.video_io import AtomicVideoWriter, InputError, open_frames
+from vps_d2.utils.video_visualizer import VideoPanopticVisualizer
+
+
+def get_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config-file", required=True, metavar="FILE", help="path to a config file")
+    p.add_argument("--input", help="a video file, a folder of frames, or a quoted glob of frames")
+    p.add_argument("--webcam", action="store_true", help="read from the first camera")
+    p.add_argument("--output", help="an .mp4 file for the overlay video, or a folder for one PNG per frame")
+    p.add_argument("--save-panoptic", metavar="DIR", help="also save each frame's panoptic PNG and JSON here")
+    p.add_argument("--confidence-threshold", type=float, default=None, help="minimum detection score")
+    p.add_argument("--fps", type=float, default=17.0, help="frame rate of frame folders and globs")
+    p.add_argument("--opts", default=[], nargs=argparse.REMAINDER, help="config overrides: KEY VALUE ...")
+    return p
+
+
+def setup_cfg(args):
+    cfg = get_cfg()
+    vps_d2.add_vps_config(cfg)
+    if not os.path.isfile(args.config_file):
+        raise InputError(f"--config-file {args.config_file}: no such file")
+    cfg.merge_from_file(args.config_file)
+    cfg.merge_from_list(args.opts)
+    if args.confidence_threshold is not None:
+        cfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST = args.confidence_threshold
+    if cfg.MODEL.WEIGHTS and not cfg.MODEL.WEIGHTS.startswith("detectron2://") and not os.path.isfile(cfg.MODEL.WEIGHTS):
+        raise InputError(f"MODEL.WEIGHTS {cfg.MODEL.WEIGHTS}: no such file")
+    cfg.freeze()
+    return cfg
+
+
+def run(args) -> str:
+    cfg = setup_cfg(args)
+    source = open_frames(args.input, args.webcam, args.fps)
+    predictor = VideoPanopticPredictor(cfg)
+    meta = predictor.metadata
+    visualizer = VideoPanopticVisualizer(meta.stuff_classes, meta.stuff_colors)
+    to_video = args.output is not None and args.output.lower().endswith((".mp4", ".avi", ".mov"))
+    writer = AtomicVideoWriter(args.output, source.fps) if to_video else None
+    if args.output and not to_video:
+        os.makedirs(args.output, exist_ok=True)
+    frames, ok = 0, False
+    start = time.time()
+    try:
+        bar = tqdm(source, total=source.length, unit="frame", desc="video_demo")
+        for name, frame in bar:
+            ids, segments = predictor(frame)["panoptic_seg"]
+            ids = ids.cpu().numpy()
+            overlay = visualizer.draw(frame, ids, segments)
+            if writer is not None:
+                writer.write(overlay)
+            elif args.output:
+                atomic_write_image(os.path.join(args.output, f"{name}.png"), overlay[:, :, ::-1])
+            if args.save_panoptic:
+                write_panoptic_png(os.path.join(args.save_panoptic, f"{name}.png"), ids)
+                atomic_write_json(os.path.join(args.save_panoptic, f"{name}.json"), {"segments_info": segments})
+            if args.webcam and args.output is None:
+                cv2.imshow("vps_d2", overlay)
+                if cv2.waitKey(1) == 27:
+                    break
+            frames += 1
+            bar.set_postfix(fps=f"{frames / max(time.time() - start, 1e-9):.2f}")
+        ok = frames > 0
+        if not ok:
+            raise InputError(f"--input {args.input}: no frame could be read")
+    finally:
+        if writer is not None:
+            writer.close(success=ok)
+    where = args.output or "(no --output)"
+    return f"{frames} frames at {source.fps:g} fps -> {where} ({time.time() - start:.1f} s)"
+
+
+def main(argv=None) -> int:
+    args = get_parser().parse_args(argv)
+    try:
+        print(run(args))
+    except (InputError, WeightsMismatchError, FileNotFoundError, KeyError) as e:
+        msg = e.args[0] if isinstance(e, KeyError) and e.args else e
+        print(f"video_demo.py: error: {msg}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,33 @@
+"""Balanced-FPN gather and redistribute (paper §V-B; SPEC §4).
+
+*gather* resizes every pyramid level to the finest one (P2, 1/4 of the image) and sums them into one
+single-resolution map f; *redistribute* adds a 1/4-resolution map back to every level, resized to
+that level. The fuse head works on f and its output g_t is redistributed the same way (§V-C1).
+"""
+from typing import Dict, List
+
+import torch
+import torch.nn.functional as F
+
+
+def gather(features: Dict[str, torch.Tensor], names: List[str]) -> torch.Tensor:
+    """f = Σ_l resize(p_l, size of p_{names[0]}), nearest upsampling (levels are 2x apart)."""
+    size = features[names[0]].shape[-2:]
+    out = features[names[0]]
+    for name in names[1:]:
+        out = out + F.interpolate(features[name], size=size, mode="nearest")
+    return out
+
+
+def redistribute(features: Dict[str, torch.Tensor], f: torch.Tensor, names: List[str]) -> Dict[str, torch.Tensor]:
+    """p_l + resize(f, size of p_l) for each level in ``names``; other entries are kept as they are.
+
+    Downsampling uses max pooling over each level's cells (adaptive max pooling), which keeps the
+    strongest response of a cell instead of sampling one pixel of it.
+    """
+    out = dict(features)
+    for name in names:
+        p = features[name]
+        resized = f if p.shape[-2:] == f.shape[-2:] else F.adaptive_max_pool2d(f, p.shape[-2:])
+        out[name] = p + resized
+    return out

@@ -1,0 +1,89 @@
+"""Align-and-attend fuse head (paper §V-C1, Fig. 5, Eq. 2; SPEC §4, §9 "Align")."""
+from typing import Sequence
+
+import torch
+from detectron2.config import configurable
+from torch import nn
+
+from ...layers.flow_warp import FlowWarp
+from .registry import FUSE_HEAD_REGISTRY
+
+
+class AlignModule(nn.Module):
+    """Refine the initial flow with a shallow flownet and warp the reference onto the target.
+
+    The flownet sees [initial flow, f_t, f_ref] (2 + 2C = 514 channels for C = 256), has 3x3 convs of
+    ``dims`` channels with LeakyReLU(0.1), and a last 3x3 conv to 2 channels whose output is a
+    *residual* added to the initial flow (Fig. 8). The last conv starts at zero, so training starts
+    from warping by the initial flow.
+    """
+
+    def __init__(self, channels: int, dims: Sequence[int], warp: nn.Module):
+        super().__init__()
+        layers, in_dim = [], 2 + 2 * channels
+        for dim in dims:
+            layers += [nn.Conv2d(in_dim, dim, 3, padding=1), nn.LeakyReLU(0.1, inplace=True)]
+            in_dim = dim
+        for m in layers:
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, a=0.1, nonlinearity="leaky_relu")
+                nn.init.zeros_(m.bias)
+        self.residual = nn.Conv2d(in_dim, 2, 3, padding=1)
+        nn.init.zeros_(self.residual.weight)
+        nn.init.zeros_(self.residual.bias)
+        self.flownet = nn.Sequential(*layers, self.residual)
+        self.warp = warp
+
+    def forward(self, f_t: torch.Tensor, f_ref: torch.Tensor, flow: torch.Tensor):
+        """Returns (f_ref warped onto the target, the refined flow)."""
+        refined = flow + self.flownet(torch.cat([flow, f_t, f_ref], dim=1))
+        return self.warp(f_ref, refined), refined
+
+
+class AttendModule(nn.Module):
+    """Eq. 2: tAtt = σ(ε(f_t) · ε(f_{ref→t})), a per-pixel inner product over channels of 3x3
+    embeddings ε (shared by both inputs); the aligned reference is weighted by tAtt, stacked with f_t
+    along time (N, C, 2, H, W) and a 2x3x3 convolution reduces time to one map, g_t.
+    """
+
+    def __init__(self, channels: int, attend: bool = True):
+        super().__init__()
+        self.embed = nn.Conv2d(channels, channels, 3, padding=1) if attend else None
+        self.temporal = nn.Conv3d(channels, channels, kernel_size=(2, 3, 3), padding=(0, 1, 1))
+        for m in (self.embed, self.temporal):
+            if m is not None:
+                nn.init.kaiming_normal_(m.weight, nonlinearity="linear")
+                nn.init.zeros_(m.bias)
+
+    def attention(self, f_t: torch.Tensor, f_aligned: torch.Tensor) -> torch.Tensor:
+        """tAtt of Eq. 2, (N, 1, H, W)."""
+        return torch.sigmoid((self.embed(f_t) * self.embed(f_aligned)).sum(dim=1, keepdim=True))
+
+    def forward(self, f_t: torch.Tensor, f_aligned: torch.Tensor) -> torch.Tensor:
+        weighted = f_aligned if self.embed is None else self.attention(f_t, f_aligned) * f_aligned
+        return self.temporal(torch.stack([f_t, weighted], dim=2)).squeeze(2)
+
+
+@FUSE_HEAD_REGISTRY.register()
+class AlignAttendFuse(nn.Module):
+    """g_t = attend(f_t, align(f_t, f_ref, flow)); Table II's "Align" / "Attend" rows switch one off."""
+
+    @configurable
+    def __init__(self, channels: int, *, flownet_dims: Sequence[int], align: bool, attend: bool, warp_impl: str):
+        super().__init__()
+        self.align = AlignModule(channels, flownet_dims, FlowWarp(impl=warp_impl)) if align else None
+        self.attend = AttendModule(channels, attend)
+
+    @classmethod
+    def from_config(cls, cfg, channels):
+        return {
+            "channels": channels,
+            "flownet_dims": list(cfg.MODEL.FUSE.FLOWNET_DIMS),
+            "align": cfg.MODEL.FUSE.ALIGN_ON,
+            "attend": cfg.MODEL.FUSE.ATTEND_ON,
+            "warp_impl": cfg.MODEL.FLOW.WARP_IMPL,
+        }
+
+    def forward(self, f_t: torch.Tensor, f_ref: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+        aligned = f_ref if self.align is None else self.align(f_t, f_ref, flow)[0]
+        return self.attend(f_t, aligned)

@@ -1,0 +1,1 @@
+from .vpsnet import FrameState, VPSNet  # noqa: F401
