@@ -1,0 +1,100 @@
+#!/usr/bin/env python
+"""Prepare Cityscapes-VPS in the unified video-panoptic format (see datasets/README.md).
+
+Examples:
+    python datasets/prepare_cityscapes_vps.py --release ~/data/cityscapes_vps_release \\
+        --sequences ~/data/leftImg8bit_sequence --out datasets/cityscapes_vps
+    python datasets/prepare_cityscapes_vps.py --check --out datasets/cityscapes_vps
+
+Run it again after an interruption: finished frames and videos are skipped.
+"""
+import argparse
+import os
+import sys
+import warnings
+
+# Importing detectron2 under torch >= 2.10 warns that torch.jit.script is deprecated: not the user's
+# concern here, and it would break the one-line error output.
+warnings.filterwarnings("ignore", message=".*torch.jit.script.*", category=FutureWarning)
+
+from vps_d2.data.categories import CITYSCAPES_VPS_CATEGORIES  # noqa: E402
+from vps_d2.data.converters import cityscapes_vps  # noqa: E402
+from vps_d2.data.converters.check import (  # noqa: E402
+    check_split,
+    format_report,
+    prepared_splits,
+)
+from vps_d2.data.converters.common import (  # noqa: E402
+    LINK_MODES,
+    ConversionError,
+    format_summary,
+    run_cli,
+)
+
+PROG = "prepare_cityscapes_vps.py"
+
+
+def get_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=PROG, description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--release", help="the official Cityscapes-VPS release folder "
+                   "(panoptic_im_<split>_city_vps.json, <split>/cls/, <split>/inst/)")
+    p.add_argument("--sequences", help="Cityscapes leftImg8bit_sequence (or its val/ folder)")
+    p.add_argument("--out", required=True, help="output dataset folder, e.g. "
+                   "$DETECTRON2_DATASETS/cityscapes_vps")
+    p.add_argument("--split", choices=list(cityscapes_vps.SPLITS) + ["all"], default="all",
+                   help="split to prepare or check (default: every split the release lists)")
+    p.add_argument("--crowd", choices=["void", "segment"], default="void",
+                   help="thing pixels without an instance: void as released (default), or one "
+                   "iscrowd segment per class and frame")
+    p.add_argument("--link", choices=LINK_MODES, default="copy",
+                   help="how frames reach img_all/: byte copy (default), hard link or symlink")
+    p.add_argument("--workers", type=int, default=1, help="processes (videos in parallel)")
+    p.add_argument("--strict", action="store_true",
+                   help="stop at the first unknown class colour instead of counting a warning")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--check", action="store_true",
+                   help="only validate the prepared split(s) in --out and print counts")
+    return p
+
+
+def check(args) -> int:
+    if not os.path.isdir(args.out):
+        raise ConversionError(f"{args.out} is not a folder (expected a prepared cityscapes_vps)")
+    wanted = cityscapes_vps.SPLITS if args.split == "all" else [args.split]
+    splits = prepared_splits(args.out, wanted)
+    if not splits:
+        raise ConversionError(
+            f"{args.out} has no im_all_info_<split>_city_vps.json: nothing to check")
+    bad = 0
+    for split in splits:
+        report = check_split(args.out, split, CITYSCAPES_VPS_CATEGORIES,
+                             has_labels=split in cityscapes_vps.LABELLED_SPLITS)
+        print(format_report("cityscapes_vps", report))
+        bad += bool(report["problems"])
+    return 1 if bad else 0
+
+
+def prepare(args) -> int:
+    for flag in ("release", "sequences"):
+        if not getattr(args, flag):
+            raise ConversionError(f"--{flag} is required (or use --check)")
+    if args.workers < 1:
+        raise ConversionError(f"--workers must be >= 1, got {args.workers}")
+    summaries = cityscapes_vps.convert(
+        args.release, args.sequences, args.out,
+        splits=None if args.split == "all" else [args.split], crowd=args.crowd == "segment",
+        link=args.link, strict=args.strict, workers=args.workers, quiet=args.quiet)
+    for s in summaries:
+        print(format_summary(s))
+    print(f"wrote {args.out}; validate it with: python datasets/{PROG} --check --out {args.out}")
+    return 0
+
+
+def main(argv=None) -> int:
+    args = get_parser().parse_args(argv)
+    return run_cli(PROG, lambda: check(args) if args.check else prepare(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
