@@ -3,19 +3,86 @@
 Optimizer, LR schedule, AMP (``SOLVER.AMP.ENABLED``), gradient clipping, checkpointing, resuming and
 the NaN-loss check are detectron2's ``DefaultTrainer``'s.
 """
-from detectron2.data import MetadataCatalog, build_detection_test_loader, build_detection_train_loader
-from detectron2.engine import DefaultTrainer
+import os
+import random
+from unittest import mock
 
+import numpy as np
+import torch
+
+import detectron2.engine.defaults as d2_defaults
+import detectron2.utils.comm as comm
+from detectron2.data import MetadataCatalog, build_detection_test_loader, build_detection_train_loader
+from detectron2.data import get_detection_dataset_dicts
+from detectron2.engine import DefaultTrainer, create_ddp_model
+
+from ..config import annotation_stride
 from ..data import VideoPanopticDatasetMapper
+from ..data.samplers import ResumableTrainingSampler
+from ..evaluation import VPQEvaluator
+
+
+def _create_ddp_model(model, **kwargs):
+    """detectron2's ``create_ddp_model``, also for CPU models: DDP rejects ``device_ids`` for a
+    module on the CPU, which detectron2 always passes (SPEC §9 "CPU DDP")."""
+    if comm.get_world_size() > 1 and "device_ids" not in kwargs:
+        if next(model.parameters()).device.type == "cpu":
+            kwargs["device_ids"] = None
+    return create_ddp_model(model, **kwargs)
 
 
 class VPSTrainer(DefaultTrainer):
-    """``DefaultTrainer`` with video-pair training batches and per-video test loading."""
+    """``DefaultTrainer`` with video-pair training batches and per-video test loading; it also
+    trains with several CPU processes (gloo), e.g. for tests."""
+
+    def __init__(self, cfg):
+        with mock.patch.object(d2_defaults, "create_ddp_model", _create_ddp_model):
+            super().__init__(cfg)
 
     @classmethod
-    def build_train_loader(cls, cfg):
-        # One dataset dict per video; the mapper draws a target/reference pair from it.
-        return build_detection_train_loader(cfg, mapper=VideoPanopticDatasetMapper(cfg, is_train=True))
+    def build_train_loader(cls, cfg, start_iter: int = 0):
+        """One dataset dict per video; the mapper draws a target/reference pair from it. The
+        sampler's stream starts where iteration ``start_iter`` of the run would be."""
+        dataset = get_detection_dataset_dicts(cfg.DATASETS.TRAIN, filter_empty=False)
+        seed = cfg.SEED if cfg.SEED >= 0 else None
+        sampler = ResumableTrainingSampler(len(dataset), seed=seed, start=start_iter * cfg.SOLVER.IMS_PER_BATCH)
+        mapper = VideoPanopticDatasetMapper(cfg, is_train=True)
+        return build_detection_train_loader(cfg, dataset=dataset, mapper=mapper, sampler=sampler)
+
+    def resume_or_load(self, resume: bool = True):
+        """detectron2's resume, plus the data stream: it continues where the checkpoint stopped
+        instead of restarting (with ``DATALOADER.NUM_WORKERS 0`` the random augmentation too, from
+        the RNG states saved in the checkpoint; see :meth:`state_dict`)."""
+        super().resume_or_load(resume=resume)
+        if self.start_iter > 0:
+            self._trainer.data_loader = self.build_train_loader(self.cfg, start_iter=self.start_iter)
+            # Making the loader's iterator draws a seed from torch's RNG; the uninterrupted run drew
+            # it at iteration 0, so draw it now without moving the restored RNG.
+            state = torch.get_rng_state()
+            self._trainer._data_loader_iter_obj = iter(self._trainer.data_loader)
+            torch.set_rng_state(state)
+
+    def state_dict(self):
+        """detectron2's trainer state plus the RNG states (plain types and tensors, so that
+        ``torch.load(weights_only=True)`` accepts the checkpoint)."""
+        state = super().state_dict()
+        kind, keys, pos, has_gauss, cached = np.random.get_state()
+        state["rng"] = {
+            "python": random.getstate(),
+            "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                      "has_gauss": int(has_gauss), "cached": float(cached)},
+            "torch": torch.get_rng_state(),
+        }
+        return state
+
+    def load_state_dict(self, state_dict):
+        super().load_state_dict(state_dict)
+        rng = state_dict.get("rng")
+        if rng is not None:
+            random.setstate(rng["python"])
+            n = rng["numpy"]
+            np.random.set_state((n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached"]))
+            torch.set_rng_state(rng["torch"])
 
     @classmethod
     def build_test_loader(cls, cfg, dataset_name):
@@ -26,9 +93,15 @@ class VPSTrainer(DefaultTrainer):
 
     @classmethod
     def build_evaluator(cls, cfg, dataset_name, output_folder=None):
-        from ..evaluation import build_vps_evaluator
-
-        evaluator_type = MetadataCatalog.get(dataset_name).evaluator_type
+        meta = MetadataCatalog.get(dataset_name)
+        evaluator_type = meta.get("evaluator_type", None)
         if evaluator_type != "vpq":
             raise NotImplementedError(f"no evaluator for evaluator_type '{evaluator_type}' of dataset '{dataset_name}'")
-        return build_vps_evaluator(cfg, dataset_name, output_folder)
+        return VPQEvaluator(
+            dataset_name,
+            output_dir=output_folder or os.path.join(cfg.OUTPUT_DIR, "inference", dataset_name),
+            window_sizes=list(cfg.TEST.VPQ.WINDOW_SIZES) or None,
+            annotation_stride=annotation_stride(cfg, meta),
+            write_submission=cfg.TEST.VPQ.WRITE_SUBMISSION,
+            write_plots=cfg.TEST.VPQ.WRITE_PLOTS,
+        )
