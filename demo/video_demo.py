@@ -99,7 +99,7 @@ def main(argv=None) -> int:
     args = get_parser().parse_args(argv)
     try:
         print(run(args))
-    except (InputError, WeightsMismatchError, FileNotFoundError, KeyError) as e:
+    except (InputError, WeightsMismatchError, OSError, KeyError) as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f"video_demo.py: error: {msg}", file=sys.stderr)
         return 2
