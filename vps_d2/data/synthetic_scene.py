@@ -21,7 +21,7 @@ PERSON, RIDER, CAR, TRUCK, BUS, TRAIN, MOTORCYCLE, BICYCLE = range(11, 19)
 
 # Relative frequency of each thing class among spawned objects (cars and people dominate, as in
 # Cityscapes); riders always come with a bicycle or motorcycle.
-THING_WEIGHTS = {CAR: 6, PERSON: 5, TRUCK: 1.2, BUS: 1, TRAIN: 0.4, BICYCLE: 1.2, MOTORCYCLE: 1}
+THING_WEIGHTS = {CAR: 4, PERSON: 4, TRUCK: 2, BUS: 1.5, TRAIN: 0.8, BICYCLE: 2, MOTORCYCLE: 2}
 
 # Base colours (RGB) of the things: an instance jitters around one of its class's colours.
 THING_PALETTES = {
@@ -172,7 +172,7 @@ def build_world(rng, height: int, width: int, frames: int) -> Scene:
 
     # Poles on the sidewalk, some carrying a sign or a traffic light.
     for _ in range(rng.integers(1, 4) + ww // max(1, width)):
-        px, pw = int(rng.uniform(0, ww)), max(1, int(rng.uniform(1.5, 3) * u))
+        px, pw = int(rng.uniform(0, ww)), max(2, int(rng.uniform(2.5, 4) * u))
         ptop = int(horizon - rng.uniform(0.2, 0.4) * height)
         pbottom = int(rng.uniform(horizon + 2, curb))
         mask = np.zeros((hw, ww), bool)
@@ -180,7 +180,7 @@ def build_world(rng, height: int, width: int, frames: int) -> Scene:
         _paint(labels, colors, mask, POLE, (150, 150, 150))
         extra = rng.choice([0, TRAFFIC_SIGN, TRAFFIC_LIGHT])
         if extra:
-            ew, eh = (int(8 * u), int(7 * u)) if extra == TRAFFIC_SIGN else (int(4 * u), int(10 * u))
+            ew, eh = (int(11 * u), int(9 * u)) if extra == TRAFFIC_SIGN else (int(6 * u), int(13 * u))
             mask = np.zeros((hw, ww), bool)
             mask[ptop:ptop + eh, px - ew // 2 + pw // 2:px + ew // 2 + pw // 2 + 1] = True
             _paint(labels, colors, mask, extra, (220, 220, 0) if extra == TRAFFIC_SIGN else (40, 40, 40))
@@ -207,7 +207,7 @@ def sample_things(rng, scene: Scene, horizon: int, curb: int, frames: int) -> Li
     probs = np.array([THING_WEIGHTS[c] for c in classes], float)
     probs /= probs.sum()
     things: List[Thing] = []
-    n = int(rng.integers(5, 10))
+    n = int(rng.integers(6, 11))
     for _ in range(n):
         cat = int(rng.choice(classes, p=probs))
         on_sidewalk = cat == PERSON
@@ -241,8 +241,8 @@ def thing_sprite(thing: Thing, u: float) -> Tuple[np.ndarray, np.ndarray]:
     """Mask (h, w) bool and colours (h, w, 3) of a thing, bottom-left anchored, in its own frame."""
     s = thing.scale * u
     cat, col = thing.category, thing.color
-    dims = {CAR: (38, 17), TRUCK: (48, 27), BUS: (64, 27), TRAIN: (110, 28), PERSON: (10, 30),
-            RIDER: (11, 20), MOTORCYCLE: (24, 13), BICYCLE: (22, 12)}[cat]
+    dims = {CAR: (40, 18), TRUCK: (50, 28), BUS: (66, 28), TRAIN: (110, 30), PERSON: (13, 38),
+            RIDER: (14, 26), MOTORCYCLE: (30, 17), BICYCLE: (28, 16)}[cat]
     w, h = max(3, int(dims[0] * s)), max(4, int(dims[1] * s))
     mask = np.zeros((h, w), np.uint8)
     img = np.zeros((h, w, 3), np.uint8)
