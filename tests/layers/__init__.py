@@ -1,0 +1,1 @@
+"""Tests of vps_d2.layers."""
