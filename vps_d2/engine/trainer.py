@@ -16,7 +16,6 @@ from detectron2.data import MetadataCatalog, build_detection_test_loader, build_
 from detectron2.data import get_detection_dataset_dicts
 from detectron2.engine import DefaultTrainer, create_ddp_model
 
-from ..config import annotation_stride
 from ..data import VideoPanopticDatasetMapper
 from ..data.samplers import ResumableTrainingSampler
 from ..evaluation import VPQEvaluator
@@ -97,11 +96,4 @@ class VPSTrainer(DefaultTrainer):
         evaluator_type = meta.get("evaluator_type", None)
         if evaluator_type != "vpq":
             raise NotImplementedError(f"no evaluator for evaluator_type '{evaluator_type}' of dataset '{dataset_name}'")
-        return VPQEvaluator(
-            dataset_name,
-            output_dir=output_folder or os.path.join(cfg.OUTPUT_DIR, "inference", dataset_name),
-            window_sizes=list(cfg.TEST.VPQ.WINDOW_SIZES) or None,
-            annotation_stride=annotation_stride(cfg, meta),
-            write_submission=cfg.TEST.VPQ.WRITE_SUBMISSION,
-            write_plots=cfg.TEST.VPQ.WRITE_PLOTS,
-        )
+        return VPQEvaluator.from_config(cfg, dataset_name, output_folder or os.path.join(cfg.OUTPUT_DIR, "inference", dataset_name))

@@ -25,6 +25,7 @@ Speed: each frame is counted once. Ids are turned into compact per-video codes t
 table, and one ``np.bincount`` over ``gt_code·P + pred_code`` gives the frame's intersection table.
 Every window's tube statistics are then formed from those small tables, never from pixels again.
 """
+
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -32,6 +33,7 @@ import numpy as np
 
 __all__ = [
     "STAT_FIELDS",
+    "SegmentListError",
     "VideoTables",
     "VideoCounter",
     "window_frames",
@@ -43,17 +45,36 @@ __all__ = [
 STAT_FIELDS = ("iou", "tp", "fp", "fn")
 _IOU, _TP, _FP, _FN = range(4)
 
-# Internal codes: 0 = an id listed in no segment list of the video, 1 = void (id 0), 2.. = listed ids.
+# Internal codes: 0 = an id listed in no segment list of the video, 1 = void (id 0), 2.. = listed.
 _UNLISTED, _VOID, _FIRST = 0, 1, 2
-_LUT_SIZE = 1 << 24  # ids of RGB-encoded PNGs; larger ids (in-memory predictions) take a slower path
+_LUT_SIZE = (
+    1 << 24
+)  # ids of RGB-encoded PNGs; larger ids (in-memory predictions) take a slower path
 _MAX_DENSE_BINS = 1 << 23  # above this many (gt, pred) code pairs a frame is counted by sorting
 
 
 def window_frames(k: int, stride: int) -> int:
     """Number of annotated frames spanned by a window of ``k`` raw frames at annotation stride λ."""
     if k < 0 or stride <= 0 or k % stride:
-        raise ValueError(f"window size k={k} must be a non-negative multiple of the stride λ={stride}")
+        raise ValueError(
+            f"window size k={k} must be a non-negative multiple of the stride λ={stride}"
+        )
     return k // stride + 1
+
+
+class SegmentListError(ValueError):
+    """A predicted map and its segment list disagree, or the map has the wrong size.
+
+    Attributes:
+        frame (int): index of the annotated frame in the video.
+        segment_id (int or None): the offending id.
+        kind (str): ``"unlisted"`` (on the map, in no list), ``"absent"`` (listed, not on the map)
+            or ``"size"``.
+    """
+
+    def __init__(self, message: str, frame: int, segment_id=None, kind: str = ""):
+        super().__init__(message)
+        self.frame, self.segment_id, self.kind = frame, segment_id, kind
 
 
 @dataclass
@@ -87,34 +108,46 @@ class VideoTables:
 
 
 class _Coder:
-    """Maps raw segment ids to codes (``scale`` × code) through a lookup table of 2²⁴ entries.
+    """Maps raw segment ids to ``scale`` × code through a lookup table of 2²⁴ entries.
 
     The table is allocated zeroed and lazily by the OS, so only the pages of the ids in use become
-    resident; code 0 (unlisted) is the default value.
+    resident; code 0 (unlisted) is the default value. Ids beyond the table (possible for in-memory
+    predictions, never for RGB PNGs) take a slower sorted search.
     """
 
-    def __init__(self, listed_ids: np.ndarray, scale: int):
+    def __init__(self, listed_ids: np.ndarray, scale: int, dtype):
         self.ids = listed_ids  # sorted, unique, > 0
         self.scale = scale
+        self.dtype = dtype
         self._lut = None
         if listed_ids.size == 0 or listed_ids[-1] < _LUT_SIZE:
-            self._lut = np.zeros(_LUT_SIZE, dtype=np.int32)
+            self._lut = np.zeros(_LUT_SIZE, dtype=dtype)
             self._lut[0] = _VOID * scale
             self._lut[listed_ids] = (np.arange(listed_ids.size, dtype=np.int64) + _FIRST) * scale
 
-    def encode(self, ids: np.ndarray) -> np.ndarray:
-        if self._lut is not None and ids.dtype in (np.uint32, np.uint16, np.uint8):
-            return np.take(self._lut, ids)
-        if self._lut is not None and ids.size and 0 <= ids.min() and ids.max() < _LUT_SIZE:
-            return np.take(self._lut, ids)
+    def encode(self, ids: np.ndarray, out: Optional[np.ndarray] = None) -> np.ndarray:
+        """Codes of ``ids`` (into ``out`` if given: same shape, this coder's dtype)."""
+        if self._lut is not None:
+            in_range = ids.dtype in (np.uint8, np.uint16) or ids.size == 0
+            if not in_range and ids.dtype.kind == "u":
+                in_range = ids.max() < _LUT_SIZE
+            elif not in_range and ids.dtype.kind == "i":
+                in_range = ids.min() >= 0 and ids.max() < _LUT_SIZE
+            if in_range:  # "clip" skips numpy's bounds-error path; the range was just checked
+                return np.take(self._lut, ids, out=out, mode="clip")
         if ids.size and ids.min() < 0:
-            raise ValueError(f"segment ids must be >= 0, got {ids.min()}")
-        pos = np.searchsorted(self.ids, ids)
-        pos_c = np.minimum(pos, max(self.ids.size - 1, 0))
-        found = (self.ids.size > 0) & (self.ids[pos_c] == ids) if self.ids.size else np.zeros(ids.shape, bool)
-        codes = np.where(found, pos_c + _FIRST, _UNLISTED)
+            raise ValueError(f"segment ids must be >= 0, got {int(ids.min())}")
+        codes = np.full(ids.shape, _UNLISTED, np.int64)
+        if self.ids.size:
+            pos = np.minimum(np.searchsorted(self.ids, ids), self.ids.size - 1)
+            found = self.ids[pos] == ids
+            codes[found] = pos[found] + _FIRST
         codes[ids == 0] = _VOID
-        return (codes * self.scale).astype(np.int32 if self.scale * (self.ids.size + 2) < 2**31 else np.int64)
+        codes *= self.scale
+        if out is None:
+            return codes.astype(self.dtype)
+        out[...] = codes
+        return out
 
     def raw_ids(self, codes: np.ndarray) -> np.ndarray:
         return self.ids[np.asarray(codes) - _FIRST]
@@ -122,7 +155,9 @@ class _Coder:
 
 def _segment_arrays(segments: Sequence[Sequence]) -> Tuple[np.ndarray, ...]:
     """``[(id, class[, iscrowd]), ...]`` -> ids, classes, crowd flags (void id 0 dropped)."""
-    arr = np.array([tuple(s) + (0,) * (3 - len(s)) for s in segments], dtype=np.int64).reshape(-1, 3)
+    arr = np.array([tuple(s) + (0,) * (3 - len(s)) for s in segments], dtype=np.int64).reshape(
+        -1, 3
+    )
     keep = arr[:, 0] != 0
     return arr[keep, 0], arr[keep, 1], arr[keep, 2].astype(bool)
 
@@ -133,6 +168,7 @@ class VideoCounter:
     Args:
         gt_segments: per annotated frame, the ground-truth segments as ``(id, class, iscrowd)``.
         pred_segments: per annotated frame, the predicted segments as ``(id, class)``.
+        num_classes: C; every class must be in [0, C).
         strict: a submission must list exactly the ids of its PNG. When False (model outputs), a
             listed segment without pixels is dropped. An id on the map but in no list is always an
             error, reported with ``pred_names[t]`` if given.
@@ -143,21 +179,35 @@ class VideoCounter:
         self,
         gt_segments: Sequence[Sequence[Sequence]],
         pred_segments: Sequence[Sequence[Sequence]],
+        num_classes: int,
         strict: bool = True,
         pred_names: Optional[Sequence[str]] = None,
     ):
         if len(gt_segments) != len(pred_segments):
-            raise ValueError(f"{len(gt_segments)} ground-truth frames but {len(pred_segments)} predicted")
+            raise ValueError(
+                f"{len(gt_segments)} ground-truth frames but {len(pred_segments)} predicted"
+            )
         self.num_frames = len(gt_segments)
         self.strict = strict
         self.pred_names = list(pred_names) if pred_names is not None else None
         self._gt = [_segment_arrays(s) for s in gt_segments]
         self._pred = [_segment_arrays(s) for s in pred_segments]
+        for side, frames in (("ground-truth", self._gt), ("predicted", self._pred)):
+            for t, (ids, cats, _) in enumerate(frames):
+                bad = (cats < 0) | (cats >= num_classes)
+                if bad.any():
+                    name = self._name(t) if side == "predicted" else f"ground-truth frame {t}"
+                    raise ValueError(
+                        f"{name}: {side} segment {int(ids[bad][0])} has class {int(cats[bad][0])}, "
+                        f"expected 0..{num_classes - 1}"
+                    )
         gt_ids = np.unique(np.concatenate([g[0] for g in self._gt] + [np.zeros(0, np.int64)]))
         pred_ids = np.unique(np.concatenate([p[0] for p in self._pred] + [np.zeros(0, np.int64)]))
         self.G, self.P = gt_ids.size + _FIRST, pred_ids.size + _FIRST
-        self._gt_coder = _Coder(gt_ids, self.P)
-        self._pred_coder = _Coder(pred_ids, 1)
+        dtype = np.int32 if self.G * self.P < 2**31 else np.int64
+        self._gt_coder = _Coder(gt_ids, self.P, dtype)
+        self._pred_coder = _Coder(pred_ids, 1, dtype)
+        self._buffers = None  # two HxW code maps reused by every frame (no fresh pages per frame)
         F = self.num_frames
         self.tables = VideoTables(
             gt_cat=np.full((F, self.G), -1, np.int64),
@@ -182,13 +232,17 @@ class VideoCounter:
     def add_frame(self, t: int, gt_ids: np.ndarray, pred_ids: np.ndarray) -> None:
         """Count annotated frame ``t`` (HxW integer id maps of equal size)."""
         if gt_ids.shape != pred_ids.shape:
-            raise ValueError(
-                f"{self._name(t)}: size {pred_ids.shape[1]}x{pred_ids.shape[0]} differs from the "
-                f"ground truth {gt_ids.shape[1]}x{gt_ids.shape[0]}"
+            raise SegmentListError(
+                f"{self._name(t)}: size {_size(pred_ids)} differs from the ground truth "
+                f"{_size(gt_ids)}",
+                t,
+                kind="size",
             )
         G, P = self.G, self.P
-        key = self._gt_coder.encode(gt_ids)
-        key += self._pred_coder.encode(pred_ids)
+        if self._buffers is None or self._buffers[0].shape != gt_ids.shape:
+            self._buffers = [np.empty(gt_ids.shape, self._gt_coder.dtype) for _ in range(2)]
+        key = self._gt_coder.encode(gt_ids, out=self._buffers[0])
+        np.add(key, self._pred_coder.encode(pred_ids, out=self._buffers[1]), out=key)
         key = key.ravel()
         if G * P <= _MAX_DENSE_BINS:
             counts = np.bincount(key, minlength=G * P)
@@ -212,16 +266,26 @@ class VideoCounter:
         present = self.tables.pred_count[t] > 0
         stray = present & ~listed
         stray[_VOID] = False
-        if stray[_UNLISTED]:
-            bad = np.unique(pred_ids[self._pred_coder.encode(pred_ids) == _UNLISTED])
-            raise ValueError(f"{self._name(t)}: segment id {int(bad[0])} is on the map but in no segments_info")
         if stray.any():
-            bad = self._pred_coder.raw_ids(np.flatnonzero(stray)[:1])
-            raise ValueError(f"{self._name(t)}: segment id {int(bad[0])} is on the map but in no segments_info")
+            if stray[_UNLISTED]:
+                bad = int(np.unique(pred_ids[self._pred_coder.encode(pred_ids) == _UNLISTED])[0])
+            else:
+                bad = int(self._pred_coder.raw_ids(np.flatnonzero(stray)[:1])[0])
+            raise SegmentListError(
+                f"{self._name(t)}: segment id {bad} is on the map but in no segments_info",
+                t,
+                bad,
+                "unlisted",
+            )
         missing = listed & ~present
         if missing.any() and self.strict:
-            bad = self._pred_coder.raw_ids(np.flatnonzero(missing)[:1])
-            raise ValueError(f"{self._name(t)}: segment id {int(bad[0])} is in segments_info but not on the map")
+            bad = int(self._pred_coder.raw_ids(np.flatnonzero(missing)[:1])[0])
+            raise SegmentListError(
+                f"{self._name(t)}: segment id {bad} is in segments_info but not on the map",
+                t,
+                bad,
+                "absent",
+            )
         first = np.unique(codes, return_index=True)[1]
         self.tables.pred_cat[t, codes[first]] = cats[first]
         self.tables.pred_cat[t, missing] = -1
@@ -230,6 +294,10 @@ class VideoCounter:
         if not self._done.all():
             raise ValueError(f"frames {np.flatnonzero(~self._done).tolist()} were never counted")
         return self.tables
+
+
+def _size(a: np.ndarray) -> str:
+    return f"{a.shape[1]}x{a.shape[0]}" if a.ndim == 2 else "x".join(map(str, a.shape))
 
 
 def _first_listed(cat: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
@@ -249,7 +317,9 @@ def _window_pairs(pairs: Sequence[np.ndarray], P: int) -> Tuple[np.ndarray, np.n
     return keys // P, keys % P, inter
 
 
-def _window_stats(tb: VideoTables, s: int, e: int, num_classes: int, min_gt_area: int, out: np.ndarray) -> None:
+def _window_stats(
+    tb: VideoTables, s: int, e: int, num_classes: int, min_gt_area: int, out: np.ndarray
+) -> None:
     """Add the TP/FP/FN/ΣIoU of the window of frames [s, e) to ``out`` (C, 4)."""
     G, P = tb.gt_cat.shape[1], tb.pred_cat.shape[1]
     g_any, g_first = _first_listed(tb.gt_cat[s:e])
@@ -267,7 +337,7 @@ def _window_stats(tb: VideoTables, s: int, e: int, num_classes: int, min_gt_area
     gi, pi, inter = _window_pairs(tb.pairs[s:e], P)
 
     on_void = gi == _VOID
-    void_inter = np.bincount(pi[on_void], weights=inter[on_void], minlength=P)
+    void_inter = np.bincount(pi[on_void], weights=inter[on_void], minlength=P).astype(np.float64)
     cand = g_any[gi] & p_any[pi] & ~g_crowd[gi] & ~g_small[gi] & (g_cat[gi] == p_cat[pi])
     gi_c, pi_c, inter_c = gi[cand], pi[cand], inter[cand]
     union = p_area[pi_c] + g_area[gi_c] - inter_c - void_inter[pi_c]
@@ -302,23 +372,24 @@ def _window_stats(tb: VideoTables, s: int, e: int, num_classes: int, min_gt_area
 
 
 def vpq_video_stats(
-    tables: VideoTables, window_sizes: Sequence[int], num_frames_per_window: Sequence[int],
-    num_classes: int, min_gt_area: int = 0,
+    tables: VideoTables,
+    num_frames_per_window: Sequence[int],
+    num_classes: int,
+    min_gt_area: int = 0,
 ) -> np.ndarray:
-    """Per-class tube statistics of one video for every window size.
+    """Per-class tube statistics of one video for every window size (the sums of Eq. 1).
 
     Args:
         tables: the counted video (:meth:`VideoCounter.result`).
-        window_sizes: the ``k`` values (raw frames), for the result's first axis only.
-        num_frames_per_window: annotated frames per window for each ``k`` (:func:`window_frames`).
+        num_frames_per_window: annotated frames per window, one entry per ``k``
+            (:func:`window_frames`). A video shorter than a window contributes nothing to it.
         num_classes: C, the number of semantic classes.
         min_gt_area: ground-truth tubes with fewer pixels (and at least one) are ignored.
 
     Returns:
         ndarray[K, C, 4] float64: ΣIoU, TP, FP, FN per window size and class, summed over windows.
     """
-    assert len(window_sizes) == len(num_frames_per_window)
-    out = np.zeros((len(window_sizes), num_classes, 4), np.float64)
+    out = np.zeros((len(num_frames_per_window), num_classes, 4), np.float64)
     F = tables.num_frames
     for i, n in enumerate(num_frames_per_window):
         for s in range(0, F - n + 1):
@@ -352,9 +423,10 @@ def summarize_vpq(
 
     Returns:
         dict with ``per_k`` ({k: {"PQ", "PQ_th", "PQ_st", "SQ", "RQ", "n", "n_th", "n_st"}}),
-        ``VPQ``/``VPQ_th``/``VPQ_st`` (means over k) and ``per_class`` (C lists, one entry per k:
-        {"PQ", "SQ", "RQ", "iou", "tp", "fp", "fn"} or None where the class is skipped).
-        A mean over no class is 0.0 (its ``n`` says so).
+        ``VPQ``/``VPQ_th``/``VPQ_st`` (means over the k whose mean has classes) and ``per_class``
+        (C lists, one entry per k: {"PQ", "SQ", "RQ", "iou", "tp", "fp", "fn"} or None where the
+        class is skipped). A mean over no class is 0.0 (its ``n`` says so) and is left out of the
+        mean over k (e.g. k = 15 when every video is shorter than 4 annotated frames).
     """
     isthing = np.asarray(isthing, bool)
     excluded = set(int(c) for c in excluded)
@@ -384,11 +456,9 @@ def summarize_vpq(
         entry["SQ"] = float(np.mean(sq_all)) if sq_all else 0.0
         entry["RQ"] = float(np.mean(rq_all)) if rq_all else 0.0
         per_k[int(k)] = entry
-    K = max(len(per_k), 1)
-    return {
-        "VPQ": sum(e["PQ"] for e in per_k.values()) / K,
-        "VPQ_th": sum(e["PQ_th"] for e in per_k.values()) / K,
-        "VPQ_st": sum(e["PQ_st"] for e in per_k.values()) / K,
-        "per_k": per_k,
-        "per_class": per_class,
-    }
+    out = {}
+    for suffix in ("", "_th", "_st"):
+        defined = [e["PQ" + suffix] for e in per_k.values() if e["n" + suffix]]
+        out["VPQ" + suffix] = float(np.mean(defined)) if defined else 0.0
+    out.update(per_k=per_k, per_class=per_class)
+    return out
