@@ -298,7 +298,11 @@ class VPSNet(nn.Module):
         instances, _ = self.roi_heads(images, features, proposals, None)
         instances = instances[0]
         sem_logits, _ = self.sem_seg_head(features)
-        mask_logits = self.roi_heads.mask_logits(features, [instances.pred_boxes], [instances.pred_classes])[0]
+        if instances.has("pred_masks"):  # the ROI heads' mask probabilities, back to logits
+            mask_logits = torch.logit(instances.pred_masks[:, 0], eps=1e-6)
+            instances.remove("pred_masks")  # never pasted at full resolution: the merge uses logits
+        else:
+            mask_logits = self.roi_heads.mask_logits(features, [instances.pred_boxes], [instances.pred_classes])[0]
         stride = images.tensor.shape[-1] // sem_logits.shape[-1]
         pan_logits, pasted = panoptic_logits(
             sem_logits[0], self.stuff_channels, self.thing_channels[instances.pred_classes],
