@@ -7,7 +7,6 @@ only those statistics travel back.
 """
 
 import multiprocessing as mp
-import os
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -135,9 +134,9 @@ def score_submission(
     num_frames = 0
     bar = dict(total=len(tasks), unit="video", desc="VPQ", disable=None if progress else True)
     if workers > 1 and len(tasks) > 1:
-        with mp.get_context("fork" if os.name == "posix" else "spawn").Pool(
-            workers, _worker_init
-        ) as pool:
+        # spawn, not fork: a fork of a process whose torch/OpenMP or OpenCV thread pools are running
+        # can deadlock in the child (seen when the scorer runs inside a test session).
+        with mp.get_context("spawn").Pool(workers, _worker_init) as pool:
             results = pool.imap(_score_video_star, tasks, chunksize=1)  # ordered: same sums
             for v, s, n in tqdm(results, **bar):
                 vpq += v

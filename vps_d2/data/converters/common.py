@@ -426,7 +426,8 @@ def run_split(ctx: SplitContext, videos: List[Dict], workers: int = 1) -> Dict:
             for plan in videos:
                 results.append(convert_video(plan, ctx, bar.update))
         else:
-            with multiprocessing.Pool(min(workers, len(videos))) as pool:
+            # spawn, not fork: forking a process with running OpenMP/OpenCV threads can deadlock
+            with multiprocessing.get_context("spawn").Pool(min(workers, len(videos))) as pool:
                 jobs = pool.imap(_convert_job, [(v, ctx) for v in videos])
                 for plan, res in zip(videos, jobs):
                     bar.update(len(plan["frames"])
