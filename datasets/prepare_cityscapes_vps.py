@@ -11,20 +11,15 @@ Run it again after an interruption: finished frames and videos are skipped.
 import argparse
 import os
 import sys
-import warnings
 
-# Importing detectron2 under torch >= 2.10 warns that torch.jit.script is deprecated: not the user's
-# concern here, and it would break the one-line error output.
-warnings.filterwarnings("ignore", message=".*torch.jit.script.*", category=FutureWarning)
-
-from vps_d2.data.categories import CITYSCAPES_VPS_CATEGORIES  # noqa: E402
-from vps_d2.data.converters import cityscapes_vps  # noqa: E402
-from vps_d2.data.converters.check import (  # noqa: E402
+from vps_d2.data.categories import CITYSCAPES_VPS_CATEGORIES
+from vps_d2.data.converters import cityscapes_vps
+from vps_d2.data.converters.check import (
     check_split,
     format_report,
     prepared_splits,
 )
-from vps_d2.data.converters.common import (  # noqa: E402
+from vps_d2.data.converters.common import (
     LINK_MODES,
     ConversionError,
     format_summary,

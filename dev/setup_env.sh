@@ -41,8 +41,8 @@ fi
 
 # 2. detectron2: keep one that is already importable (e.g. a user's git install); otherwise the
 #    verified recipe of SPEC §2 (its pure-Python modules from the sal-detectron2 cp310 wheel).
-if "$PY" -c "import detectron2.modeling" 2>/dev/null; then
-  echo "[setup] detectron2: $("$PY" -c 'import detectron2; print(detectron2.__version__, detectron2.__file__)')"
+if "$PY" -c "import importlib.util as u, sys; sys.exit(u.find_spec('detectron2') is None)" 2>/dev/null; then
+  echo "[setup] detectron2: already importable, kept"
 else
   echo "[setup] installing detectron2 (sal-detectron2==0.7.2, pure-Python modules)"
   SITE=$("$PY" -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")
@@ -54,9 +54,11 @@ fi
 
 # 3. vps_d2 itself, editable, with its extension. Stamped by the sources, torch and build switches.
 src_hash=$( (cat setup.py; find vps_d2/layers/csrc -type f \( -name '*.cpp' -o -name '*.cu' -o -name '*.h' -o -name '*.cuh' \) \
-  | sort | xargs -r cat; "$PY" -c 'import torch; print(torch.__version__)'; \
+  | sort | xargs -r cat; "$PY" -c 'from importlib.metadata import version; print(version("torch"))'; \
   echo "${VPS_D2_NO_EXT:-0} ${FORCE_CUDA:-0} ${TORCH_CUDA_ARCH_LIST:-}") | sha256sum | cut -c1-16)
-if [[ -f "$STAMP_DIR/pkg-$src_hash" ]] && "$PY" -c "import vps_d2" 2>/dev/null; then
+ext_ok=1
+[[ "${VPS_D2_NO_EXT:-0}" == 1 ]] || compgen -G "vps_d2/_C*.so" > /dev/null || ext_ok=0
+if [[ -f "$STAMP_DIR/pkg-$src_hash" && $ext_ok == 1 ]]; then
   echo "[setup] vps_d2: up to date"
 else
   echo "[setup] building vps_d2 and its extension (about a minute on 2 cores)"
