@@ -6,6 +6,10 @@
     python train_net.py --config-file configs/vpsnet_pp.yaml --eval-only MODEL.WEIGHTS model.pth
 """
 import logging
+import os
+import sys
+
+import vps_d2  # first: it also silences detectron2's import-time deprecation warnings
 
 import detectron2.utils.comm as comm
 from detectron2.checkpoint import DetectionCheckpointer
@@ -14,15 +18,17 @@ from detectron2.engine import default_argument_parser, default_setup, launch
 from detectron2.evaluation import verify_results
 from detectron2.utils.logger import setup_logger
 
-import vps_d2
 from vps_d2.engine import VPSTrainer
 
 
 def setup(args):
     cfg = get_cfg()
     vps_d2.add_vps_config(cfg)
-    cfg.merge_from_file(args.config_file)
-    cfg.merge_from_list(args.opts)
+    try:
+        cfg.merge_from_file(args.config_file)
+        cfg.merge_from_list(args.opts)
+    except (KeyError, AssertionError, ValueError) as e:  # yacs reports unknown keys with assert
+        raise ValueError(f"config {args.config_file}: {e.args[0] if e.args else e}") from e
     cfg.freeze()
     default_setup(cfg, args)
     setup_logger(output=cfg.OUTPUT_DIR, distributed_rank=comm.get_rank(), name="vps_d2")
@@ -43,12 +49,22 @@ def main(args):
     return trainer.train()
 
 
-def invoke_main() -> None:
+def invoke_main() -> int:
     args = default_argument_parser().parse_args()
     logging.getLogger("vps_d2").info(f"Command line arguments: {args}")
-    launch(main, args.num_gpus, num_machines=args.num_machines, machine_rank=args.machine_rank,
-           dist_url=args.dist_url, args=(args,))
+    if not os.path.isfile(args.config_file):
+        print(f"train_net.py: error: --config-file {args.config_file}: no such file", file=sys.stderr)
+        return 2
+    try:
+        launch(main, args.num_gpus, num_machines=args.num_machines, machine_rank=args.machine_rank,
+               dist_url=args.dist_url, args=(args,))
+    except (FileNotFoundError, KeyError, ValueError) as e:  # user errors: config keys, data, weights
+        if comm.get_world_size() > 1:
+            raise
+        print(f"train_net.py: error: {e.args[0] if isinstance(e, KeyError) and e.args else e}", file=sys.stderr)
+        return 2
+    return 0
 
 
 if __name__ == "__main__":
-    invoke_main()
+    sys.exit(invoke_main())

@@ -13,12 +13,12 @@ import os
 import sys
 import time
 
+import vps_d2  # first: it also silences detectron2's import-time deprecation warnings
+
 import cv2
 from tqdm import tqdm
 
 from detectron2.config import get_cfg
-
-import vps_d2
 from vps_d2.data.panoptic_io import write_panoptic_png
 from vps_d2.engine.predictor import VideoPanopticPredictor, WeightsMismatchError
 from vps_d2.utils.file_io import atomic_write_image, atomic_write_json
