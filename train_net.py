@@ -12,23 +12,19 @@ import sys
 import vps_d2  # first: it also silences detectron2's import-time deprecation warnings
 
 import detectron2.utils.comm as comm
-from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import get_cfg
 from detectron2.engine import default_argument_parser, default_setup, launch
 from detectron2.evaluation import verify_results
 from detectron2.utils.logger import setup_logger
 
-from vps_d2.engine import VPSTrainer
+from vps_d2.config import merge_user_config
+from vps_d2.engine import VPSCheckpointer, VPSTrainer
 
 
 def setup(args):
     cfg = get_cfg()
     vps_d2.add_vps_config(cfg)
-    try:
-        cfg.merge_from_file(args.config_file)
-        cfg.merge_from_list(args.opts)
-    except (KeyError, AssertionError, ValueError) as e:  # yacs reports unknown keys with assert
-        raise ValueError(f"config {args.config_file}: {e.args[0] if e.args else e}") from e
+    merge_user_config(cfg, args.config_file, args.opts)
     cfg.freeze()
     default_setup(cfg, args)
     setup_logger(output=cfg.OUTPUT_DIR, distributed_rank=comm.get_rank(), name="vps_d2")
@@ -39,7 +35,7 @@ def main(args):
     cfg = setup(args)
     if args.eval_only:
         model = VPSTrainer.build_model(cfg)
-        DetectionCheckpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume)
+        VPSCheckpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume)
         results = VPSTrainer.test(cfg, model)
         if comm.is_main_process():
             verify_results(cfg, results)
@@ -61,9 +57,18 @@ def invoke_main() -> int:
     except (FileNotFoundError, KeyError, ValueError) as e:  # user errors: config keys, data, weights
         if comm.get_world_size() > 1:
             raise
-        print(f"train_net.py: error: {e.args[0] if isinstance(e, KeyError) and e.args else e}", file=sys.stderr)
+        print(f"train_net.py: error: {user_message(e)}", file=sys.stderr)
         return 2
     return 0
+
+
+def user_message(e: Exception) -> str:
+    """The one-line message of a user error. torch re-raises an error of a DataLoader worker with
+    the worker's traceback in its message; the original message is that traceback's last line."""
+    text = str(e.args[0] if isinstance(e, KeyError) and e.args else e)
+    if "\nOriginal Traceback" in text:
+        text = text.rstrip().splitlines()[-1].split(": ", 1)[-1]
+    return text
 
 
 if __name__ == "__main__":

@@ -8,7 +8,6 @@ Frames are streamed (the video is never held in memory); every segment is colour
 (the same object keeps its colour through the video). See demo/README.md.
 """
 import argparse
-import json
 import os
 import sys
 import time
@@ -19,8 +18,9 @@ import cv2
 from tqdm import tqdm
 
 from detectron2.config import get_cfg
+from vps_d2.config import merge_user_config
 from vps_d2.data.panoptic_io import write_panoptic_png
-from vps_d2.engine.predictor import VideoPanopticPredictor, WeightsMismatchError
+from vps_d2.engine.predictor import VideoPanopticPredictor
 from vps_d2.utils.file_io import atomic_write_image, atomic_write_json
 from vps_d2.utils.video_io import AtomicVideoWriter, InputError, open_frames
 from vps_d2.utils.video_visualizer import VideoPanopticVisualizer
@@ -44,8 +44,7 @@ def setup_cfg(args):
     vps_d2.add_vps_config(cfg)
     if not os.path.isfile(args.config_file):
         raise InputError(f"--config-file {args.config_file}: no such file")
-    cfg.merge_from_file(args.config_file)
-    cfg.merge_from_list(args.opts)
+    merge_user_config(cfg, args.config_file, args.opts)
     if args.confidence_threshold is not None:
         cfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST = args.confidence_threshold
     if cfg.MODEL.WEIGHTS and not cfg.MODEL.WEIGHTS.startswith("detectron2://") and not os.path.isfile(cfg.MODEL.WEIGHTS):
@@ -99,7 +98,7 @@ def main(argv=None) -> int:
     args = get_parser().parse_args(argv)
     try:
         print(run(args))
-    except (InputError, WeightsMismatchError, OSError, KeyError) as e:
+    except (ValueError, OSError, KeyError) as e:  # user errors: InputError, config, weights, frames
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f"video_demo.py: error: {msg}", file=sys.stderr)
         return 2

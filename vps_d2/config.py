@@ -3,6 +3,7 @@
 One small function per component; each key's comment gives its meaning and the paper section /
 equation it implements ("§V-D1" refers to the VPSNet++ paper in ``shared/paper``).
 """
+import yaml
 from detectron2.config import CfgNode as CN
 
 
@@ -16,6 +17,19 @@ def add_vps_config(cfg: CN) -> None:
     add_track_head_config(cfg)
     add_panoptic_config(cfg)
     add_tracker_config(cfg)
+
+
+def merge_user_config(cfg: CN, path: str, opts) -> None:
+    """``merge_from_file(path)`` then ``merge_from_list(opts)``; a broken YAML file, an unknown key
+    or a bad value becomes one ValueError naming the file (yacs reports unknown keys with assert),
+    so that the CLIs print it as one line (SPEC §8)."""
+    try:
+        cfg.merge_from_file(path)
+        cfg.merge_from_list(opts)
+    except yaml.YAMLError as e:
+        raise ValueError(f"config {path}: not valid YAML ({' '.join(str(e).split())})") from e
+    except (KeyError, AssertionError, ValueError) as e:
+        raise ValueError(f"config {path}: {e.args[0] if e.args else e}") from e
 
 
 def add_video_input_config(cfg: CN) -> None:

@@ -1,14 +1,16 @@
 """Failure behaviour (SPEC §8): user errors of train_net.py give one line and exit 2; a NaN loss
-stops training with detectron2's clear message."""
+stops training with detectron2's clear message; a checkpoint save that fails leaves nothing behind."""
 import os
 import subprocess
 import sys
 import tempfile
 import unittest
+from unittest import mock
 
+import torch
 from detectron2.utils.env import seed_all_rng
 
-from vps_d2.engine import VPSTrainer
+from vps_d2.engine import VPSCheckpointer, VPSTrainer
 
 from ..common import CONFIGS, REPO, get_config, registered_synthetic
 
@@ -53,6 +55,27 @@ class TestNaNLoss(unittest.TestCase):
             with self.assertRaisesRegex(FloatingPointError, r"Inf/NaN\. Training has diverged|Loss became infinite or NaN"):
                 trainer.train()
             self.assertEqual(trainer.iter, 0)
+
+
+class TestAtomicCheckpoint(unittest.TestCase):
+    def test_save_is_renamed_into_place_and_a_failed_save_leaves_the_old_state(self):
+        model = torch.nn.Linear(2, 2)
+        with tempfile.TemporaryDirectory() as tmp:
+            ckpt = VPSCheckpointer(model, save_dir=tmp)
+            ckpt.save("model_0000001", iteration=1)
+            self.assertEqual(sorted(os.listdir(tmp)), ["last_checkpoint", "model_0000001.pth"])
+            self.assertEqual(ckpt.get_checkpoint_file(), os.path.join(tmp, "model_0000001.pth"))
+            self.assertEqual(ckpt.load(ckpt.get_checkpoint_file())["iteration"], 1)
+
+            def disk_full(data, path):
+                with open(path, "wb") as f:
+                    f.write(b"partial")
+                raise OSError("No space left on device")
+
+            with mock.patch("vps_d2.engine.checkpoint.torch.save", disk_full), self.assertRaises(OSError):
+                ckpt.save("model_0000002", iteration=2)
+            self.assertEqual(sorted(os.listdir(tmp)), ["last_checkpoint", "model_0000001.pth"])
+            self.assertEqual(ckpt.get_checkpoint_file(), os.path.join(tmp, "model_0000001.pth"))
 
 
 if __name__ == "__main__":

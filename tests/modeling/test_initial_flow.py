@@ -56,7 +56,7 @@ class TestInitialFlow(unittest.TestCase):
             self.assertTrue(torch.isfinite(flow).all())
 
     def test_unknown_source_is_a_clear_error(self):
-        with self.assertRaisesRegex(KeyError, "MODEL.FLOW.NAME: unknown flow source 'flownet2'"):
+        with self.assertRaisesRegex(ValueError, "MODEL.FLOW.NAME: unknown flow source 'flownet2'"):
             self.build("flownet2")
 
 

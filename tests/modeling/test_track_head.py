@@ -190,7 +190,7 @@ class TestTrackHeads(unittest.TestCase):
         )
         self.assertTrue(cfg.MODEL.ROI_HEADS.CLASS_AGNOSTIC_NMS)
         cfg.MODEL.TRACK_HEAD.NAME = "nope"
-        with self.assertRaises(KeyError):
+        with self.assertRaisesRegex(ValueError, "MODEL.TRACK_HEAD.NAME: unknown track head 'nope'"):
             build_track_head(cfg, ShapeSpec(channels=2, height=3, width=3))
 
     def test_embedding_is_fc_relu_fc(self):

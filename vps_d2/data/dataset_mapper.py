@@ -42,6 +42,18 @@ def _index_map(ids: np.ndarray):
     return inverse.reshape(ids.shape).astype(dtype), table
 
 
+def read_frame(path: str, image_format: str) -> np.ndarray:
+    """detectron2's ``read_image``, with one clear line for a missing or unreadable frame (SPEC §8)."""
+    try:
+        return utils.read_image(path, format=image_format)
+    except FileNotFoundError as e:
+        raise ValueError(
+            f"{path}: no such frame, expected every frame of the split's im_all_info JSON"
+        ) from e
+    except (OSError, SyntaxError) as e:
+        raise ValueError(f"{path}: cannot read the frame ({e}), expected a PNG or JPEG image") from e
+
+
 def read_segments(path: str, segments_info: List[Dict]) -> np.ndarray:
     """Read a panoptic PNG and check it against its segments_info (every non-zero id is listed)."""
     ids = read_panoptic_png(path)
@@ -146,7 +158,7 @@ class VideoFrames(Sequence):
         return len(self._video["file_names"])
 
     def _read(self, i: int) -> torch.Tensor:
-        image = utils.read_image(self._video["file_names"][i], format=self._image_format)
+        image = read_frame(self._video["file_names"][i], self._image_format)
         aug_input = T.AugInput(image)
         self._augmentations(aug_input)
         return _to_chw_tensor(aug_input.image)
@@ -269,7 +281,7 @@ class VideoPanopticDatasetMapper:
         reference = sample_reference(numbers, video["annotated"], target, self.ref_range, rng)
         positions = (target, reference)
 
-        images = [utils.read_image(video["file_names"][p], format=self.image_format) for p in positions]
+        images = [read_frame(video["file_names"][p], self.image_format) for p in positions]
         segments = [video["segments_infos"][p] for p in positions]
         ids = [read_segments(video["pan_seg_file_names"][p], s) for p, s in zip(positions, segments)]
         for p, image, id_map in zip(positions, images, ids):

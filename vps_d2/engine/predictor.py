@@ -3,12 +3,12 @@ from typing import Dict
 
 import numpy as np
 import torch
-from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.data import MetadataCatalog
 from detectron2.data import transforms as T
 from detectron2.modeling import build_model
 
 from ..modeling.meta_arch.video_inference import VideoSession
+from .checkpoint import VPSCheckpointer, checkpoint_read_errors
 
 
 class WeightsMismatchError(ValueError):
@@ -18,7 +18,8 @@ class WeightsMismatchError(ValueError):
 def check_weights_match(model: torch.nn.Module, path: str) -> None:
     """Raise :class:`WeightsMismatchError` (naming a parameter) if ``path`` was trained for another
     config: a parameter of the model missing from the checkpoint, or one of a different shape."""
-    state = torch.load(path, map_location="cpu", weights_only=False)
+    with checkpoint_read_errors(path):
+        state = torch.load(path, map_location="cpu", weights_only=False)
     state = state.get("model", state) if isinstance(state, dict) else state
     own = model.state_dict()
     for name, value in own.items():
@@ -44,7 +45,7 @@ class VideoPanopticPredictor:
         if cfg.MODEL.WEIGHTS:
             if not cfg.MODEL.WEIGHTS.startswith("detectron2://"):
                 check_weights_match(self.model, cfg.MODEL.WEIGHTS)
-            DetectionCheckpointer(self.model).load(cfg.MODEL.WEIGHTS)
+            VPSCheckpointer(self.model).load(cfg.MODEL.WEIGHTS)
         self.metadata = MetadataCatalog.get(cfg.DATASETS.TEST[0])
         self.aug = T.ResizeShortestEdge(cfg.INPUT.MIN_SIZE_TEST, cfg.INPUT.MAX_SIZE_TEST, "choice")
         self.input_format = cfg.INPUT.FORMAT

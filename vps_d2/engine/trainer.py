@@ -19,6 +19,7 @@ from detectron2.engine import DefaultTrainer, create_ddp_model
 from ..data import VideoPanopticDatasetMapper
 from ..data.samplers import ResumableTrainingSampler
 from ..evaluation import VPQEvaluator
+from .checkpoint import VPSCheckpointer
 
 
 def _create_ddp_model(model, **kwargs):
@@ -32,10 +33,12 @@ def _create_ddp_model(model, **kwargs):
 
 class VPSTrainer(DefaultTrainer):
     """``DefaultTrainer`` with video-pair training batches and per-video test loading; it also
-    trains with several CPU processes (gloo), e.g. for tests."""
+    trains with several CPU processes (gloo), e.g. for tests, and its checkpointer reports a missing
+    or corrupt weights file in one line (:class:`VPSCheckpointer`)."""
 
     def __init__(self, cfg):
-        with mock.patch.object(d2_defaults, "create_ddp_model", _create_ddp_model):
+        with mock.patch.object(d2_defaults, "create_ddp_model", _create_ddp_model), \
+                mock.patch.object(d2_defaults, "DetectionCheckpointer", VPSCheckpointer):
             super().__init__(cfg)
 
     @classmethod

@@ -75,6 +75,7 @@ def main(argv=None) -> int:
     try:
         if args.stride <= 0 or args.workers < 0:
             raise EvaluationInputError("--stride must be positive and --workers not negative")
+        check_folders(args)
         report = score_submission(
             args.gt_json,
             args.gt_dir,
@@ -87,20 +88,55 @@ def main(argv=None) -> int:
             min_gt_area=args.min_gt_area,
             progress=not args.no_progress,
         )
+        print(format_report(report))
+        write_outputs(args, report)
     except EvaluationInputError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    print(format_report(report))
-    if args.json_out:
-        from ..utils.file_io import atomic_path
-
-        with atomic_path(args.json_out) as tmp, open(tmp, "w") as f:
-            json.dump(report, f, indent=1)
-    if args.plot_dir:
-        from .plots import plot_report
-
-        plot_report(report, args.plot_dir)
     return 0
+
+
+def check_folders(args) -> None:
+    """Name a wrong --gt-dir / --pred-dir as such, rather than its first missing PNG."""
+    for flag, folder, what in (
+        ("--gt-dir", args.gt_dir, "ground-truth PNGs"),
+        ("--pred-dir", args.pred_dir, "submission's PNGs"),
+    ):
+        if not os.path.isdir(folder):
+            raise EvaluationInputError(
+                f"{flag} {folder}: no such folder, expected the folder of the {what}"
+            )
+
+
+def write_outputs(args, report) -> None:
+    """Write --json-out (to a temporary name, then renamed) and --plot-dir; an unwritable path is
+    an :class:`EvaluationInputError` naming the flag."""
+    for flag, path, write in (
+        ("--json-out", args.json_out, write_json),
+        ("--plot-dir", args.plot_dir, write_plots),
+    ):
+        if not path:
+            continue
+        try:
+            write(report, path)
+        except OSError as e:
+            reason = f"{e.strerror}: {e.filename}" if e.filename else str(e)
+            raise EvaluationInputError(
+                f"{flag} {path}: cannot write it ({reason}), expected a writable location"
+            ) from None
+
+
+def write_json(report, path: str) -> None:
+    from ..utils.file_io import atomic_path
+
+    with atomic_path(path) as tmp, open(tmp, "w") as f:
+        json.dump(report, f, indent=1)
+
+
+def write_plots(report, folder: str) -> None:
+    from .plots import plot_report
+
+    plot_report(report, folder)
 
 
 if __name__ == "__main__":

@@ -42,7 +42,9 @@ def decode_panoptic_png(path: str) -> np.ndarray:
         raise EvaluationInputError(f"{path}: file not found")
     bgr = cv2.imread(path, cv2.IMREAD_UNCHANGED)
     if bgr is None:
-        raise EvaluationInputError(f"{path}: cannot read it as a PNG image")
+        raise EvaluationInputError(
+            f"{path}: cannot read it as a PNG image, expected an RGB panoptic PNG"
+        )
     if bgr.dtype != np.uint8 or bgr.ndim != 3 or bgr.shape[2] != 3:
         shape = "x".join(map(str, bgr.shape))
         raise EvaluationInputError(
@@ -228,6 +230,8 @@ def gt_segments(
         )
     out = []
     for s in ann["segments_info"]:
+        if "id" not in s:
+            raise EvaluationInputError(f"{gt_json}: a segment of image '{image_id}' has no 'id'")
         cat = s.get("category_id")
         if cat not in category_map:
             raise EvaluationInputError(
@@ -244,6 +248,11 @@ def dataset_category_maps(
     """Dataset category id -> contiguous class (the order of ``categories``), and the categories."""
     if not categories:
         raise EvaluationInputError(f"{where}: no 'categories'")
+    for c in categories:
+        if not isinstance(c, dict) or "id" not in c or "isthing" not in c:
+            raise EvaluationInputError(
+                f"{where}: category {c} lacks 'id' or 'isthing', expected both"
+            )
     cats = [dict(c) for c in categories]
     return {c["id"]: i for i, c in enumerate(cats)}, cats
 

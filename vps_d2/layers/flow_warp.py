@@ -112,7 +112,7 @@ def _not_built_message(impl: str) -> str:
 
 def _check_impl(impl: str) -> None:
     if impl not in WARP_IMPLS:
-        raise ValueError(f"flow_warp: impl must be one of {WARP_IMPLS}, got {impl!r}")
+        raise ValueError(f"flow_warp: impl must be one of {WARP_IMPLS} (MODEL.FLOW.WARP_IMPL), got {impl!r}")
 
 
 def _check_inputs(x: torch.Tensor, flow: torch.Tensor) -> None:

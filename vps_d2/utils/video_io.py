@@ -32,7 +32,7 @@ class FrameSource:
             for path in self._files:
                 frame = cv2.imread(path, cv2.IMREAD_COLOR)
                 if frame is None:
-                    raise InputError(f"{path}: cannot read image")
+                    raise InputError(f"{path}: cannot read the frame, expected a {'/'.join(IMAGE_EXTENSIONS)} image")
                 yield os.path.splitext(os.path.basename(path))[0], frame
             return
         cap = cv2.VideoCapture(self._camera if self.kind == "webcam" else self._video)

@@ -118,7 +118,8 @@ def load_cityscapes_vps_json(
     annotated: Dict[tuple, dict] = {}
     if panoptic_json is not None:
         pan = _read_json(panoptic_json, "panoptic ground truth")
-        anns = {a["image_id"]: a for a in _require(pan, "annotations", panoptic_json, "the file")}
+        anns = {_require(a, "image_id", panoptic_json, "an annotation"): a
+                for a in _require(pan, "annotations", panoptic_json, "the file")}
         for img in _require(pan, "images", panoptic_json, "the file"):
             image_id = _require(img, "id", panoptic_json, "an image entry")
             if image_id not in anns:
@@ -179,6 +180,21 @@ def split_paths(root: str, split: str) -> Dict[str, str]:
         "panoptic_json": os.path.join(root, f"panoptic_gt_{split}_city_vps.json"),
         "panoptic_root": os.path.join(root, split, "panoptic_video"),
     }
+
+
+def _is_video_panoptic(name: str) -> bool:
+    return MetadataCatalog.get(name).get("evaluator_type") == "vpq"
+
+
+def video_panoptic_metadata(name: str, key: str):
+    """The metadata of ``name``, checked to be a registered video panoptic dataset; ``key`` is the
+    config key that named it (e.g. ``DATASETS.TRAIN``), for the one-line error of a wrong name."""
+    if name not in DatasetCatalog.list() or not _is_video_panoptic(name):
+        known = [n for n in DatasetCatalog.list() if _is_video_panoptic(n)]
+        raise ValueError(
+            f"{key}: '{name}' is not a registered video panoptic dataset, expected one of {known}"
+        )
+    return MetadataCatalog.get(name)
 
 
 def register_cityscapes_vps(

@@ -12,5 +12,5 @@ of uint8 CHW image tensors (the same sizes pairwise) and returns a list of float
 def build_initial_flow(cfg):
     name = cfg.MODEL.FLOW.NAME
     if name not in FLOW_REGISTRY:
-        raise KeyError(f"MODEL.FLOW.NAME: unknown flow source '{name}'; expected one of {sorted(FLOW_REGISTRY._obj_map)}")
+        raise ValueError(f"MODEL.FLOW.NAME: unknown flow source '{name}', expected one of {sorted(FLOW_REGISTRY._obj_map)}")
     return FLOW_REGISTRY.get(name)(cfg)

@@ -11,4 +11,10 @@ pyramid. A head that returns zeros leaves the image-level model unchanged.
 
 
 def build_fuse_head(cfg, channels: int):
-    return FUSE_HEAD_REGISTRY.get(cfg.MODEL.FUSE.NAME)(cfg, channels)
+    name = cfg.MODEL.FUSE.NAME
+    if name not in FUSE_HEAD_REGISTRY:
+        raise ValueError(
+            f"MODEL.FUSE.NAME: unknown fuse head '{name}', "
+            f"expected one of {sorted(FUSE_HEAD_REGISTRY._obj_map)}"
+        )
+    return FUSE_HEAD_REGISTRY.get(name)(cfg, channels)

@@ -13,7 +13,6 @@ from typing import Dict, List, Optional
 import torch
 import torch.nn.functional as F
 from detectron2.config import configurable
-from detectron2.data import MetadataCatalog
 from detectron2.modeling import META_ARCH_REGISTRY, build_backbone, build_proposal_generator, build_roi_heads
 from detectron2.modeling import build_sem_seg_head
 from detectron2.modeling.postprocessing import detector_postprocess
@@ -26,6 +25,7 @@ from ..fuse import build_fuse_head
 from ..panoptic import EdgeHead, dice_loss, edge_input, edge_target, panoptic_logits, panoptic_loss
 from ..panoptic import tube_discrimination_loss
 from ...data.dataset_mapper import PANOPTIC_IGNORE
+from ...data.datasets.cityscapes_vps import video_panoptic_metadata
 from ...tracking import VideoTracker
 from .video_inference import InferenceOptions, build_tracker, inference_options, run_video
 
@@ -39,6 +39,29 @@ class FrameState:
 
     image: torch.Tensor  # uint8 (3, H, W), the model input size
     gathered: torch.Tensor  # (1, C, H/4, W/4) padded, before fusion
+
+
+def checked_metadata(cfg):
+    """Metadata of the dataset the heads are sized for (the first of ``DATASETS.TRAIN``, else of
+    ``DATASETS.TEST``), after checking that the config fits the datasets: an inconsistent config is
+    one ValueError naming the key (SPEC §8), not an index error in a loss later."""
+    names = [(n, f"DATASETS.{split}") for split in ("TRAIN", "TEST") for n in cfg.DATASETS[split]]
+    if not names:
+        raise ValueError("DATASETS.TRAIN and DATASETS.TEST are empty, expected a dataset name")
+    metas = [video_panoptic_metadata(name, key) for name, key in names]  # checks every name
+    meta, name = metas[0], names[0][0]
+    checks = (
+        ("MODEL.SEM_SEG_HEAD.NUM_CLASSES", cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES,
+         len(meta.stuff_dataset_id_to_contiguous_id), f"the categories of '{name}'"),
+        ("MODEL.ROI_HEADS.NUM_CLASSES", cfg.MODEL.ROI_HEADS.NUM_CLASSES,
+         len(meta.thing_dataset_id_to_contiguous_id), f"the thing categories of '{name}'"),
+        ("INPUT.VIDEO.NUM_FRAMES", cfg.INPUT.VIDEO.NUM_FRAMES, 2,
+         "the fuse and track heads take frame pairs"),
+    )
+    for key, value, want, why in checks:
+        if value != want:
+            raise ValueError(f"{key}: {value} does not fit, expected {want} ({why})")
+    return meta
 
 
 @META_ARCH_REGISTRY.register()
@@ -111,11 +134,10 @@ class VPSNet(nn.Module):
 
     @classmethod
     def from_config(cls, cfg):
+        meta = checked_metadata(cfg)
         backbone = build_backbone(cfg)
         shapes = backbone.output_shape()
         channels = shapes[cfg.MODEL.FUSE.IN_FEATURES[0]].channels
-        name = cfg.DATASETS.TRAIN[0] if cfg.DATASETS.TRAIN else cfg.DATASETS.TEST[0]
-        meta = MetadataCatalog.get(name)
         semantic = meta.stuff_dataset_id_to_contiguous_id
         things = meta.thing_dataset_id_to_contiguous_id
         thing_channels = [semantic[d] for d in sorted(things, key=things.get)]

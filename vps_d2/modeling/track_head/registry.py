@@ -15,8 +15,8 @@ labels)`` returns ``{"loss_track": ...}``.
 def build_track_head(cfg, input_shape: ShapeSpec):
     name = cfg.MODEL.TRACK_HEAD.NAME
     if name not in TRACK_HEAD_REGISTRY:
-        raise KeyError(
-            f"MODEL.TRACK_HEAD.NAME: unknown track head '{name}'; "
+        raise ValueError(
+            f"MODEL.TRACK_HEAD.NAME: unknown track head '{name}', "
             f"expected one of {sorted(TRACK_HEAD_REGISTRY._obj_map)}"
         )
     return TRACK_HEAD_REGISTRY.get(name)(cfg, input_shape)
