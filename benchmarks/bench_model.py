@@ -256,18 +256,18 @@ def run_worker(args, model: str, task: str, precision: str, data: str) -> dict:
     return json.loads(lines[-1][len("RESULT "):])
 
 
-def device_name(device: str) -> str:
+def device_name(device: str, threads: int) -> str:
     import platform
 
     import torch
 
     if device == "cuda":
         return torch.cuda.get_device_name()
-    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch threads {torch.get_num_threads()}"
+    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch threads {threads or torch.get_num_threads()}"
 
 
 def report(results: dict, args) -> None:
-    print(f"\ndevice: {device_name(args.device)}; inference at {args.height}x{args.width}, "
+    print(f"\ndevice: {device_name(args.device, args.threads)}; inference at {args.height}x{args.width}, "
           f"{args.frames} timed frames; training step at the configs' crop, {args.steps} timed steps; "
           f"{args.detections} detections per frame; median (mean) in ms")
     memory = "peak GPU memory GiB" if args.device == "cuda" else "worker peak RSS GiB"
@@ -330,7 +330,7 @@ def main(argv=None) -> None:
     if args.json:
         from vps_d2.utils.file_io import atomic_write_json
 
-        atomic_write_json(args.json, {"device": device_name(args.device), "args": vars(args),
+        atomic_write_json(args.json, {"device": device_name(args.device, args.threads), "args": vars(args),
                                       "results": [{"model": m, "task": t, "precision": p, **r}
                                                   for (m, t, p), r in results.items()]})
 
