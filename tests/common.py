@@ -1,5 +1,6 @@
 """Shared test helpers: small synthetic datasets in temporary folders, config loading."""
 import contextlib
+import importlib.util
 import os
 import shutil
 import tempfile
@@ -21,6 +22,15 @@ SMALL = dict(videos=3, frames=10, stride=5, height=64, width=128, seed=0)
 
 def write_small_synthetic(root: str, split: str = "train", **overrides) -> dict:
     return write_synthetic_split(root, split, **dict(SMALL, **overrides))
+
+
+def load_script(relpath: str):
+    """Import a script of the repository (e.g. ``benchmarks/ablation.py``) as a module."""
+    path = os.path.join(REPO, relpath)
+    spec = importlib.util.spec_from_file_location(os.path.splitext(os.path.basename(path))[0], path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def get_config(path: str = None):

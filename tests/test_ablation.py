@@ -1,17 +1,9 @@
 """benchmarks/ablation.py: the variant switches it passes, the commands it runs, the table it writes."""
-import importlib.util
 import os
 import tempfile
 import unittest
 
-from .common import REPO
-
-
-def load_ablation():
-    spec = importlib.util.spec_from_file_location("ablation", os.path.join(REPO, "benchmarks", "ablation.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from .common import load_script
 
 
 def report(vpq: float, th: float, st: float, stq: float) -> dict:
@@ -22,7 +14,7 @@ def report(vpq: float, th: float, st: float, stq: float) -> dict:
 class TestAblation(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.ablation = load_ablation()
+        cls.ablation = load_script("benchmarks/ablation.py")
 
     def test_variant_switches_follow_the_variant_configs(self):
         switches = {v: dict(zip(*[iter(self.ablation.variant_switches(v))] * 2)) for v in ("track", "pp_a", "pp_f")}

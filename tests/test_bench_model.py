@@ -1,27 +1,18 @@
 """benchmarks/bench_model.py: the models it compares keep the same number of detections, and the
 Panoptic FPN training targets are in that model's form."""
-import importlib.util
-import os
 import tempfile
 import unittest
 
 import torch
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
-from .common import REPO
-
-
-def load_bench_model():
-    spec = importlib.util.spec_from_file_location("bench_model", os.path.join(REPO, "benchmarks", "bench_model.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from .common import load_script
 
 
 class TestBenchModel(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.bench = load_bench_model()
+        cls.bench = load_script("benchmarks/bench_model.py")
         cls.tmp = tempfile.TemporaryDirectory()
         args = cls.bench.parse_args(["--device", "cpu", "--height", "64", "--width", "128", "--frames", "1", "--warmup", "1"])
         cls.bench.generate_video(cls.tmp.name, args)

@@ -9,7 +9,6 @@ mismatched weights), tests/evaluation/test_submission_io.py (bad submissions),
 tests/data/test_prepare_*.py and tests/test_prepare_synthetic_cli.py (bad releases and arguments).
 The cases run in parallel in setUpClass (each CLI spends ~4 s importing torch and detectron2).
 """
-import importlib.util
 import json
 import os
 import re
@@ -23,7 +22,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .common import CONFIGS, REPO
+from .common import CONFIGS, REPO, load_script
 from .evaluation.dataset_files import write_gt_split
 from .evaluation.synthetic_videos import random_videos
 
@@ -180,14 +179,6 @@ def cli_prefix(command: str):
     if command.startswith("-m vps_d2.evaluation"):
         return "error: ", 1
     return os.path.basename(command.split()[0]) + ": error: ", 2
-
-
-def load_script(relpath: str):
-    path = os.path.join(REPO, relpath)
-    spec = importlib.util.spec_from_file_location(os.path.splitext(os.path.basename(path))[0], path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 class TestCLIBadInputs(unittest.TestCase):

@@ -1,7 +1,6 @@
 """demo/video_demo.py on an mp4, a frame folder and a glob; bad inputs give one line and exit 2."""
 import contextlib
 import glob
-import importlib.util
 import io
 import os
 import shutil
@@ -15,17 +14,10 @@ import torch
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.modeling import build_model
 
-from .common import CONFIGS, REPO, get_config, write_small_synthetic
+from .common import CONFIGS, REPO, get_config, load_script, write_small_synthetic
 
 TINY = os.path.join(CONFIGS, "quick_schedules", "tiny_vpsnet_pp_cpu.yaml")
 SCRIPT = os.path.join(REPO, "demo", "video_demo.py")
-
-
-def load_demo():
-    spec = importlib.util.spec_from_file_location("video_demo", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 class TestVideoDemo(unittest.TestCase):
@@ -43,7 +35,7 @@ class TestVideoDemo(unittest.TestCase):
         torch.manual_seed(0)
         cls.weights = os.path.join(cls.tmp, "tiny.pth")
         DetectionCheckpointer(build_model(get_config(TINY)), save_dir=cls.tmp).save("tiny")
-        cls.demo = load_demo()
+        cls.demo = load_script("demo/video_demo.py")
 
     @classmethod
     def tearDownClass(cls):
