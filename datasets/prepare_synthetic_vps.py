@@ -1,13 +1,19 @@
 #!/usr/bin/env python
 """Generate the synthetic video panoptic dataset in the Cityscapes-VPS layout (see datasets/README.md).
 
+A split already in --root is reused when it is complete and was written by the same generator
+version with the same arguments; otherwise it is regenerated (one line says why).
+
 Example:
     python datasets/prepare_synthetic_vps.py --root datasets/synthetic_vps --split train --videos 20
 """
 import argparse
 import sys
 
-from vps_d2.data.synthetic import format_statistics, write_synthetic_split
+from vps_d2.data.datasets.cityscapes_vps import split_paths
+from vps_d2.data.synthetic import (
+    format_statistics, generator_stamp, split_state, split_statistics, write_synthetic_split,
+)
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -25,11 +31,19 @@ def get_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = get_parser().parse_args(argv)
+    kwargs = dict(videos=args.videos, frames=args.frames, stride=args.stride, height=args.height,
+                  width=args.width, seed=args.seed)
+    state, reason = split_state(args.root, args.split, generator_stamp(args.split, **kwargs))
+    if state == "current":
+        print(f"reusing synthetic_vps {args.split} in {args.root} ({reason})")
+        stats = split_statistics(split_paths(args.root, args.split)["panoptic_json"], args.videos,
+                                 args.videos * args.frames)
+        print(format_statistics(stats))
+        return 0
+    if state == "stale":
+        print(f"regenerating synthetic_vps {args.split} in {args.root}: {reason}")
     try:
-        stats = write_synthetic_split(
-            args.root, args.split, videos=args.videos, frames=args.frames, stride=args.stride,
-            height=args.height, width=args.width, seed=args.seed,
-        )
+        stats = write_synthetic_split(args.root, args.split, **kwargs)
     except ValueError as e:
         print(f"prepare_synthetic_vps.py: error: {e}", file=sys.stderr)
         return 2

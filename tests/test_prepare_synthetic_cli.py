@@ -1,10 +1,15 @@
+import contextlib
+import io
+import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
 import unittest
+from unittest import mock
 
-from .common import REPO
+from .common import REPO, load_script
 
 SCRIPT = os.path.join(REPO, "datasets", "prepare_synthetic_vps.py")
 
@@ -35,6 +40,70 @@ class TestPrepareSyntheticCLI(unittest.TestCase):
             out = run("--root", root, "--split", "nope")
             self.assertEqual(out.returncode, 2)
             self.assertIn("invalid choice: 'nope'", out.stderr)
+
+
+class TestPrepareSyntheticReuse(unittest.TestCase):
+    """A split is reused only when its generator stamp (version and arguments) matches."""
+
+    ARGS = ["--split", "val", "--videos", "1", "--frames", "5", "--height", "64", "--width", "128"]
+
+    def setUp(self):
+        self.root = tempfile.mkdtemp(prefix="vps_d2_prep_")
+        self.addCleanup(shutil.rmtree, self.root, ignore_errors=True)
+        self.pan_json = os.path.join(self.root, "panoptic_gt_val_city_vps.json")
+        self.frame = os.path.join(self.root, "val", "img_all", "synthetic_000001_000001_leftImg8bit.png")
+
+    def prepare(self, *extra, rc=0):
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
+            script = load_script("datasets/prepare_synthetic_vps.py")
+            self.assertEqual(script.main(["--root", self.root, *self.ARGS, *extra]), rc)
+        return out.getvalue().splitlines()[0]
+
+    def set_stamp(self, path, **changes):
+        with open(path) as f:
+            data = json.load(f)
+        if changes:
+            data["generator"].update(changes)
+        else:
+            del data["generator"]
+        with open(path, "w") as f:
+            json.dump(data, f)
+
+    def test_same_stamp_is_reused(self):
+        self.assertTrue(self.prepare().startswith("wrote synthetic_vps val"))
+        os.remove(self.frame)  # now incomplete: regenerated
+        self.assertIn("1 of its files are missing", self.prepare())
+        mtime = os.path.getmtime(self.frame)
+        self.assertEqual(self.prepare(),
+                         f"reusing synthetic_vps val in {self.root} (generator version 2, same arguments)")
+        self.assertEqual(os.path.getmtime(self.frame), mtime, "a reused split was rewritten")
+
+    def test_other_version_missing_stamp_or_arguments_regenerate(self):
+        self.prepare()
+        self.set_stamp(self.pan_json, version=1)
+        self.assertEqual(self.prepare(), f"regenerating synthetic_vps val in {self.root}: "
+                                         "it was written by generator version 1, this is version 2")
+        with open(self.pan_json) as f:
+            self.assertEqual(json.load(f)["generator"]["version"], 2)
+        self.set_stamp(os.path.join(self.root, "im_all_info_val_city_vps.json"))
+        self.assertIn("it has no generator stamp", self.prepare())
+        self.assertIn("it was written with other arguments (--seed 0 instead of 3)",
+                      self.prepare("--seed", "3"))
+        self.assertIn("reusing", self.prepare("--seed", "3"))
+
+    def test_interrupted_rewrite_is_not_reused(self):
+        self.prepare()
+        frames_written = []
+
+        def disk_full_after_two(path, array):
+            if len(frames_written) == 2:
+                raise OSError(28, "No space left on device", path)
+            frames_written.append(path)
+
+        with mock.patch("vps_d2.data.synthetic.atomic_write_image", disk_full_after_two):
+            self.prepare("--seed", "3", rc=2)
+        self.assertTrue(self.prepare().startswith("wrote synthetic_vps val"), "a half-rewritten split was reused")
 
 
 if __name__ == "__main__":

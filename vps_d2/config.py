@@ -130,6 +130,10 @@ def add_track_head_config(cfg: CN) -> None:
     cfg.MODEL.TRACK_HEAD.FC_DIM = 1024
     # Weight of loss_track in the total loss (Eq. 7 uses 1.0; the original used 0.5).
     cfg.MODEL.TRACK_HEAD.LOSS_WEIGHT = 1.0
+    # Multiplier of the track loss's gradient into the RoI features (the trunk shared with the
+    # detector); the head's own layers get the full gradient. 1 = plain joint training, 0 = detached.
+    # See EmbeddingTrackHead: from scratch, the full MaskTrack gradient stops the detector learning.
+    cfg.MODEL.TRACK_HEAD.TRUNK_GRAD_SCALE = 0.1
     # lambda of Eq. 4: A(r_i, r_j) = cos(r_i, r_j) / lambda ("contrastive" only; the tracker's
     # cosine similarity uses it too).
     cfg.MODEL.TRACK_HEAD.TEMPERATURE = 0.1

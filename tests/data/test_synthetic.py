@@ -10,10 +10,13 @@ import numpy as np
 
 from vps_d2.data.categories import CITYSCAPES_VPS_CATEGORIES
 from vps_d2.data.panoptic_io import read_panoptic_png
-from vps_d2.data.synthetic import STUFF_SEGMENT_ID
-from vps_d2.data.synthetic_scene import CAR, PERSON, RIDER, build_world, render_frame, thing_sprite
+from vps_d2.data.synthetic import GENERATOR_VERSION, SPLIT_SEEDS, STUFF_SEGMENT_ID, label_to_segments
+from vps_d2.data.synthetic_scene import (
+    BICYCLE, CAR, MOTORCYCLE, PERSON, POLE, RIDER, SIDEWALK, TRAFFIC_LIGHT, TRAFFIC_SIGN, build_world,
+    render_frame, thing_sprite,
+)
 
-from ..common import write_small_synthetic
+from ..common import SMALL, write_small_synthetic
 
 THING_IDS = {c["id"] for c in CITYSCAPES_VPS_CATEGORIES if c["isthing"]}
 
@@ -54,6 +57,11 @@ class TestSyntheticGenerator(unittest.TestCase):
             self.assertNotEqual(a, b)
         finally:
             shutil.rmtree(other, ignore_errors=True)
+
+    def test_generator_stamp_in_both_jsons(self):
+        stamp = dict(SMALL, videos=4, name="vps_d2.synthetic", version=GENERATOR_VERSION, split="train")
+        self.assertEqual(self.pan["generator"], stamp)
+        self.assertEqual(self.info["generator"], stamp)
 
     def test_layout_and_names(self):
         images = self.info["images"]
@@ -140,6 +148,80 @@ class TestSyntheticGenerator(unittest.TestCase):
         self.assertGreater(road.std(), 3.0, "stuff regions are flat colours")
         rgb2, _, _ = render_frame(scene, 0, np.random.default_rng(1))
         self.assertFalse(np.array_equal(rgb, rgb2), "noise does not depend on the generator")
+
+
+def placed_mask(th, origin):
+    """A thing's full sprite mask at frame 0 (128-px-high frames) in a 200x200 canvas whose
+    (50, 150) is the world point ``origin``."""
+    mask, _ = thing_sprite(th, 1.0)
+    x, y = th.bottom_left(0)
+    x0, y0 = int(round(x - origin[0])) + 50, int(round(y - origin[1])) + 150 - mask.shape[0]
+    canvas = np.zeros((200, 200), bool)
+    canvas[y0:y0 + mask.shape[0], x0:x0 + mask.shape[1]] = mask
+    return canvas
+
+
+class TestSyntheticLearnableAtQuickStartSize(unittest.TestCase):
+    """At the quick start's 128x256, every class must be big and solid enough to be learned: the
+    annotated frames of the 24 train videos (labels only, as ``write_synthetic_split`` draws them)."""
+
+    VIDEOS, FRAMES, STRIDE, H, W = 24, 30, 5, 128, 256
+
+    @classmethod
+    def setUpClass(cls):
+        cls.worlds = []
+        cls.sizes = defaultdict(list)  # category -> [(area, box w, box h)] of its segments
+        for v in range(1, cls.VIDEOS + 1):
+            rng = np.random.default_rng([0, SPLIT_SEEDS["train"], v])
+            scene = build_world(rng, cls.H, cls.W, cls.FRAMES)
+            cls.worlds.append(scene)
+            for f in range(cls.STRIDE, cls.FRAMES + 1, cls.STRIDE):
+                _, segments = label_to_segments(render_frame(scene, f - 1, rng)[1])
+                for s in segments:
+                    cls.sizes[s["category_id"]].append((s["area"], s["bbox"][2], s["bbox"][3]))
+
+    def test_things_are_solid_and_not_tiny(self):
+        for cat in sorted(THING_IDS):
+            sizes = np.array(self.sizes[cat], float)
+            self.assertGreaterEqual(len(sizes), 20, f"class {cat} is rare")
+            area, fill = np.median(sizes[:, 0]), np.median(sizes[:, 0] / sizes[:, 1] / sizes[:, 2])
+            self.assertGreaterEqual(area, 150, f"class {cat}: median area {area} px")
+            self.assertGreaterEqual(fill, 0.5, f"class {cat}: median fill {fill:.2f}")
+        for cat in (PERSON, RIDER):
+            width = np.median(np.array(self.sizes[cat])[:, 1])
+            self.assertGreaterEqual(width, 7, f"class {cat} is {width} px wide")
+
+    def test_stuff_is_in_most_frames(self):
+        annotated = self.VIDEOS * self.FRAMES // self.STRIDE
+        for cat in range(11):
+            self.assertGreaterEqual(len(self.sizes[cat]), 0.6 * annotated, f"stuff class {cat} is rare")
+
+    def test_poles_lights_and_signs_are_wide_enough(self):
+        for scene in self.worlds:
+            ground = int(np.nonzero((scene.labels == SIDEWALK).any(1))[0][0])  # poles stand on it
+            runs = np.diff(np.flatnonzero(np.diff(np.r_[0, scene.labels[ground] == POLE, 0])))[::2]
+            self.assertGreater(len(runs), 0)
+            self.assertGreaterEqual(runs.min(), 4, "a pole is narrower than 4 px")
+        light = np.median(np.array(self.sizes[TRAFFIC_LIGHT], float)[:, 1:], 0)
+        sign = np.median(np.array(self.sizes[TRAFFIC_SIGN], float)[:, 1:], 0)
+        self.assertTrue((light >= (10, 16)).all(), f"traffic light box {light}")
+        self.assertTrue((sign >= 14).all(), f"traffic sign box {sign}")
+
+    def test_riders_leave_most_of_their_vehicle_visible(self):
+        checked = 0
+        for scene in self.worlds:
+            things = {th.instance: th for th in scene.things}
+            for th in scene.things:
+                if th.category != RIDER:
+                    continue
+                vehicle = things[th.instance - 1]  # a rider follows its vehicle
+                self.assertIn(vehicle.category, (BICYCLE, MOTORCYCLE))
+                under = placed_mask(vehicle, vehicle.bottom_left(0))
+                covered = (under & placed_mask(th, vehicle.bottom_left(0))).sum()
+                self.assertLess(covered, 0.3 * under.sum(), "a rider hides most of its vehicle")
+                self.assertGreater(covered, 0, "a rider floats above its vehicle")
+                checked += 1
+        self.assertGreater(checked, 5)
 
 
 if __name__ == "__main__":

@@ -31,9 +31,9 @@ class TestAttend(unittest.TestCase):
         m = identity_attend(2)
         f_t = torch.tensor([1.0, 2.0]).view(1, 2, 1, 1)
         f_ref = torch.tensor([3.0, -1.0]).view(1, 2, 1, 1)
-        # tAtt = σ(1·3 + 2·(−1)) = σ(1) = 0.7311; g = tAtt · f_ref
+        # cos = (1·3 + 2·(−1)) / (√5·√10) = 1/√50; tAtt = σ(5·cos − 2.5) at init; g = tAtt · f_ref
         att = m.attention(f_t, f_ref)
-        self.assertAlmostEqual(att.item(), 1 / (1 + math.exp(-1)), places=6)
+        self.assertAlmostEqual(att.item(), 1 / (1 + math.exp(-(5 / math.sqrt(50) - 2.5))), places=6)
         g = m(f_t, f_ref)
         self.assertTrue(torch.allclose(g.flatten(), torch.tensor([3.0, -1.0]) * att.item(), atol=1e-6))
 
@@ -42,8 +42,28 @@ class TestAttend(unittest.TestCase):
         with torch.no_grad():
             m.temporal.weight[0, 0, 0, 1, 1] = 2.0  # time index 0 = the target
         f_t, f_ref = torch.full((1, 1, 1, 1), 0.5), torch.zeros(1, 1, 1, 1)
-        # tAtt = σ(0) = 0.5 on a zero reference: g = 2·0.5 + 0.5·0 = 1
+        # a zero reference contributes nothing whatever its weight: g = 2·0.5 = 1
         self.assertAlmostEqual(m(f_t, f_ref).item(), 1.0, places=6)
+
+    def test_gate_at_init_is_neither_constant_nor_saturated(self):
+        # Real-scale inputs: FPN-like features (std ~ 20) of two neighbouring frames (the reference
+        # is the target plus a perturbation) through a freshly initialised module, C = 64.
+        # Eq. 2's raw inner product would be |x| ~ 100s here: σ = 1 everywhere, no gradient.
+        torch.manual_seed(0)
+        m = AttendModule(64)
+        f_t = torch.randn(2, 64, 24, 48) * 20
+        noise = torch.nn.functional.interpolate(torch.rand(2, 1, 3, 6), scale_factor=8.0)  # 8x8 blocks
+        f_ref = f_t + torch.randn_like(f_t) * 20 * noise
+        att = m.attention(f_t, f_ref)
+        self.assertGreater(att.min().item(), 0.05)  # not saturated anywhere: σ' > 0.05
+        self.assertLess(att.max().item(), 0.95)
+        # already at init the gate is lower where the reference differs more from the target
+        low, high = att[noise < 0.2].mean(), att[noise > 0.8].mean()
+        self.assertGreater(low.item(), high.item() + 0.03)
+        att.mean().backward()
+        self.assertGreater(float(m.embed.weight.grad.abs().sum()), 0.0)  # the gate can learn
+        raw = (m.embed(f_t) * m.embed(f_ref)).sum(1)
+        self.assertGreater(float(raw.std()), 50.0)  # what Eq. 2 as written would put inside σ
 
     def test_attend_off_uses_weight_one(self):
         m = identity_attend(2, attend=False)

@@ -5,6 +5,7 @@ import torch
 from vps_d2.modeling.postprocessing import merge_panoptic, remove_overlapping_masks
 
 NEG = -1e4
+BOXES = torch.tensor([[0.0, 0.0, 2.0, 2.0], [0.0, 0.0, 2.0, 2.0]])  # the two instances' top-left box
 
 
 class TestMaskRemoval(unittest.TestCase):
@@ -37,7 +38,7 @@ class TestMergePanoptic(unittest.TestCase):
         self.pasted[:, :2, :2] = 3.0
 
     def test_argmax_with_removal(self):
-        channel_map, kept = merge_panoptic(self.logits, self.pasted, torch.tensor([0.9, 0.8]), torch.tensor([0, 0]),
+        channel_map, kept = merge_panoptic(self.logits, self.pasted, BOXES, torch.tensor([0.9, 0.8]), torch.tensor([0, 0]),
                                            num_stuff=2, input_size=(4, 4), output_size=(4, 4), stride=1)
         self.assertEqual(kept.tolist(), [0])
         expected = torch.zeros(4, 4, dtype=torch.long)
@@ -46,7 +47,7 @@ class TestMergePanoptic(unittest.TestCase):
         self.assertTrue(torch.equal(channel_map, expected))
 
     def test_small_stuff_becomes_void_and_output_is_resized(self):
-        channel_map, _ = merge_panoptic(self.logits, self.pasted, torch.tensor([0.9, 0.8]), torch.tensor([0, 1]),
+        channel_map, _ = merge_panoptic(self.logits, self.pasted, BOXES, torch.tensor([0.9, 0.8]), torch.tensor([0, 1]),
                                         num_stuff=2, input_size=(4, 4), output_size=(8, 8), stride=1,
                                         stuff_area_limit=20)
         self.assertEqual(channel_map.shape, (8, 8))
@@ -59,12 +60,12 @@ class TestMergePanoptic(unittest.TestCase):
         logits = torch.zeros(1, 2, 3)
         logits[0, :, 2] = 5.0
         # the padded input is 2x3 at stride 1 but the real image is 2x2: the last column is padding
-        channel_map, _ = merge_panoptic(logits, torch.zeros(0, 2, 3), torch.zeros(0), torch.zeros(0, dtype=torch.long),
+        channel_map, _ = merge_panoptic(logits, torch.zeros(0, 2, 3), torch.zeros(0, 4), torch.zeros(0), torch.zeros(0, dtype=torch.long),
                                         num_stuff=1, input_size=(2, 2), output_size=(2, 2), stride=1)
         self.assertEqual(channel_map.shape, (2, 2))
 
     def test_no_detection(self):
-        channel_map, kept = merge_panoptic(self.logits[:2], torch.zeros(0, 4, 4), torch.zeros(0), torch.zeros(0, dtype=torch.long),
+        channel_map, kept = merge_panoptic(self.logits[:2], torch.zeros(0, 4, 4), torch.zeros(0, 4), torch.zeros(0), torch.zeros(0, dtype=torch.long),
                                            num_stuff=2, input_size=(4, 4), output_size=(4, 4), stride=1)
         self.assertEqual(len(kept), 0)
         self.assertEqual(set(channel_map.unique().tolist()), {0, 1})

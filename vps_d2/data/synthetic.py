@@ -12,12 +12,15 @@ Image ids follow ``VVVV_FFFF_<city>_<seq>_<frame>`` with city ``synthetic``, seq
 FFFF a split-wide counter of annotated frames. Segment ids: a stuff class has the id of its colour
 (as the released ground truth), a thing ``1000 * category + instance``, stable through its video.
 The same arguments give byte-identical files: each video draws from its own generator seeded by
-(seed, split, video).
+(seed, split, video). Both JSONs carry a ``generator`` stamp (:func:`generator_stamp`) so that a
+split written by another generator version or with other arguments is regenerated, not reused
+(:func:`split_state`).
 """
+import json
 import logging
 import os
 from collections import Counter
-from typing import Dict, List
+from typing import Dict, List, Tuple
 
 import numpy as np
 from tqdm import tqdm
@@ -31,6 +34,10 @@ from .synthetic_scene import build_world, render_frame
 logger = logging.getLogger(__name__)
 
 CITY = "synthetic"
+GENERATOR_NAME = "vps_d2.synthetic"
+# Bump when the rendered scenes or the written files change. 1: the first generator (no stamp);
+# 2: solid two-wheelers, riders covering only part of them, wider poles, larger lights and signs.
+GENERATOR_VERSION = 2
 SPLIT_SEEDS = {"train": 0, "val": 1, "test": 2}
 STUFF_SEGMENT_ID = {
     c["id"]: c["color"][0] + 256 * c["color"][1] + 65536 * c["color"][2]
@@ -42,6 +49,44 @@ THING_ID_DIVISOR = 1000
 
 def frame_stem(video: int, frame: int) -> str:
     return f"{CITY}_{video:06d}_{frame:06d}"
+
+
+def generator_stamp(split: str, videos: int, frames: int, stride: int, height: int, width: int,
+                    seed: int) -> Dict:
+    """What wrote a split: generator name and version and the arguments (stored in both JSONs)."""
+    return {"name": GENERATOR_NAME, "version": GENERATOR_VERSION, "split": split, "videos": videos,
+            "frames": frames, "stride": stride, "height": height, "width": width, "seed": seed}
+
+
+def split_state(root: str, split: str, stamp: Dict) -> Tuple[str, str]:
+    """Whether the split in ``root`` can be reused for ``stamp``: ("missing", ""), ("stale", why) or
+    ("current", why). Current means both JSONs carry ``stamp`` and every file they list exists."""
+    paths = split_paths(root, split)
+    if not (os.path.isfile(paths["all_info_json"]) or os.path.isfile(paths["panoptic_json"])):
+        return "missing", ""
+    try:
+        with open(paths["all_info_json"]) as f:
+            info = json.load(f)
+        with open(paths["panoptic_json"]) as f:
+            pan = json.load(f)
+        old = [info.get("generator"), pan.get("generator")]
+        files = [os.path.join(paths["image_root"], im["file_name"]) for im in info["images"]]
+        files += [os.path.join(paths["panoptic_root"], a["file_name"]) for a in pan["annotations"]]
+    except (OSError, ValueError, AttributeError, KeyError, TypeError) as e:
+        return "stale", f"its JSON files are incomplete or unreadable ({e})"
+    if not all(isinstance(s, dict) and "version" in s for s in old):
+        return "stale", "it has no generator stamp (written by generator version 1)"
+    other = [s for s in old if s.get("name") != GENERATOR_NAME or s["version"] != GENERATOR_VERSION]
+    if other:
+        version = other[0]["version"]
+        return "stale", f"it was written by generator version {version}, this is version {GENERATOR_VERSION}"
+    changed = [f"--{k} {s.get(k)} instead of {v}" for s in old for k, v in stamp.items() if s.get(k) != v]
+    if changed:
+        return "stale", f"it was written with other arguments ({', '.join(dict.fromkeys(changed))})"
+    missing = [f for f in files if not os.path.isfile(f)]
+    if missing:
+        return "stale", f"{len(missing)} of its files are missing, e.g. {missing[0]}"
+    return "current", f"generator version {GENERATOR_VERSION}, same arguments"
 
 
 def label_to_segments(label: np.ndarray):
@@ -87,6 +132,9 @@ def write_synthetic_split(
     if frames >= FRAME_ID_BASE:
         raise ValueError(f"--frames must be < {FRAME_ID_BASE}, got {frames}")
     paths = split_paths(root, split)
+    for key in ("all_info_json", "panoptic_json"):  # an interrupted rewrite must not look current
+        if os.path.isfile(paths[key]):
+            os.remove(paths[key])
     all_images: List[Dict] = []
     pan_images: List[Dict] = []
     annotations: List[Dict] = []
@@ -111,55 +159,75 @@ def write_synthetic_split(
             )
             annotations.append({"image_id": image_id, "file_name": png_name, "segments_info": segments})
     categories = [dict(c) for c in CITYSCAPES_VPS_CATEGORIES]
-    atomic_write_json(paths["all_info_json"], {"images": all_images, "categories": categories})
+    stamp = generator_stamp(split, videos, frames, stride, height, width, seed)
+    atomic_write_json(
+        paths["all_info_json"], {"generator": stamp, "images": all_images, "categories": categories}
+    )
     atomic_write_json(
         paths["panoptic_json"],
-        {"images": pan_images, "annotations": annotations, "categories": categories},
+        {"generator": stamp, "images": pan_images, "annotations": annotations, "categories": categories},
     )
     return split_statistics(paths["panoptic_json"], videos, len(all_images))
 
 
 def split_statistics(panoptic_json: str, videos: int, frames: int) -> Dict:
-    """Counts that tell whether a split is learnable but not trivial."""
-    import json
-
+    """Counts and per-class sizes that tell whether a split is learnable but not trivial."""
     with open(panoptic_json) as f:
         pan = json.load(f)
     names = {c["id"]: c["name"] for c in pan["categories"]}
     things = {c["id"] for c in pan["categories"] if c["isthing"]}
     segments = Counter()
+    frames_with = Counter()  # annotated frames that contain the class
     pixels = Counter()
+    sizes: Dict[int, List] = {}  # category -> [(area, box w, box h)]
     tracks_per_video: Dict[int, Dict[int, int]] = {}  # video -> {thing id: annotated frames seen}
     for ann in pan["annotations"]:
         video = int(ann["image_id"][:4])
+        frames_with.update({s["category_id"] for s in ann["segments_info"]})
         for s in ann["segments_info"]:
             segments[s["category_id"]] += 1
             pixels[s["category_id"]] += s["area"]
+            sizes.setdefault(s["category_id"], []).append((s["area"], s["bbox"][2], s["bbox"][3]))
             if s["category_id"] in things:
                 seen = tracks_per_video.setdefault(video, {})
                 seen[s["id"]] = seen.get(s["id"], 0) + 1
-    annotated_per_video = len(pan["annotations"]) / max(1, videos)
+    annotated = len(pan["annotations"])
+    annotated_per_video = annotated / max(1, videos)
     tracks = [n for v in tracks_per_video.values() for n in v.values()]
     total_pixels = sum(pixels.values())
+    classes = sorted(segments)
+    med = {c: np.median(np.array(sizes[c], np.float64), axis=0) for c in classes}
+    fill = {c: float(np.median([a / (w * h) for a, w, h in sizes[c]])) for c in classes}
     return {
         "videos": videos,
         "frames": frames,
-        "annotated_frames": len(pan["annotations"]),
+        "annotated_frames": annotated,
         "thing_tracks": len(tracks),
         "thing_tracks_per_video": len(tracks) / max(1, videos),
         "partial_tracks": sum(n < annotated_per_video for n in tracks),  # entered, left or hidden
-        "segments_per_class": {names[c]: segments[c] for c in sorted(segments)},
-        "pixel_share_per_class": {names[c]: round(pixels[c] / total_pixels, 4) for c in sorted(pixels)},
+        "segments_per_class": {names[c]: segments[c] for c in classes},
+        "frame_share_per_class": {names[c]: round(frames_with[c] / max(1, annotated), 4) for c in classes},
+        "pixel_share_per_class": {names[c]: round(pixels[c] / total_pixels, 4) for c in classes},
+        "median_area_per_class": {names[c]: float(med[c][0]) for c in classes},
+        "median_box_per_class": {names[c]: [float(med[c][1]), float(med[c][2])] for c in classes},
+        "median_fill_per_class": {names[c]: round(fill[c], 4) for c in classes},
     }
 
 
 def format_statistics(stats: Dict) -> str:
+    """The split's statistics as a table: one row per class, medians over its segments."""
     lines = [
         f"videos: {stats['videos']}  frames: {stats['frames']}  annotated frames: {stats['annotated_frames']}",
         f"thing tracks: {stats['thing_tracks']} ({stats['thing_tracks_per_video']:.1f} per video, "
         f"{stats['partial_tracks']} not visible in every annotated frame)",
-        f"{'class':<15}{'segments':>10}{'pixel share':>13}",
+        f"{'class':<15}{'segments':>9}{'in frames':>10}{'pixel share':>12}"
+        f"{'med. area':>10}{'med. box w x h':>16}{'med. fill':>10}",
     ]
     for name, n in stats["segments_per_class"].items():
-        lines.append(f"{name:<15}{n:>10}{stats['pixel_share_per_class'][name]:>13.4f}")
+        bw, bh = stats["median_box_per_class"][name]
+        lines.append(
+            f"{name:<15}{n:>9}{stats['frame_share_per_class'][name]:>10.2f}"
+            f"{stats['pixel_share_per_class'][name]:>12.4f}{stats['median_area_per_class'][name]:>10.0f}"
+            f"{f'{bw:.0f} x {bh:.0f}':>16}{stats['median_fill_per_class'][name]:>10.2f}"
+        )
     return "\n".join(lines)

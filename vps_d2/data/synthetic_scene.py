@@ -5,6 +5,8 @@ signs and lights, sidewalk, terrain, road with lane marks) seen through a camera
 shakes, plus *things* of the 8 Cityscapes thing classes with class-specific shapes, colours and
 textures that move at their own speed, occlude each other by depth, and enter or leave the view.
 Everything is drawn from one ``numpy.random.Generator``, so a seed fixes the video exactly.
+Sizes scale with the frame height and are chosen so that at the quick start's 128x256 every class
+is a solid shape big enough to learn (poles >= 4 px, two-wheelers mostly visible under riders).
 
 Category ids are the Cityscapes-VPS ids (trainIds) of ``categories.CITYSCAPES_VPS_CATEGORIES``.
 """
@@ -34,8 +36,16 @@ THING_PALETTES = {
     MOTORCYCLE: [(20, 20, 90), (120, 0, 120)],
     BICYCLE: [(30, 160, 160), (170, 170, 30)],
 }
+# Sprite size (w, h) in pixels at perspective scale 1 in a 128-px-high frame. Two-wheelers are
+# solid silhouettes big enough to keep most of their area visible under their rider.
+THING_SIZES = {CAR: (40, 18), TRUCK: (50, 28), BUS: (66, 28), TRAIN: (110, 30), PERSON: (17, 42),
+               RIDER: (16, 28), MOTORCYCLE: (36, 22), BICYCLE: (32, 21)}
+# Where a rider sits on its vehicle: left edge and feet as fractions of the vehicle's width and
+# of its height above the ground.
+RIDER_SEAT = (0.22, 0.45)
 SKIN = (225, 180, 140)
 DARK = (25, 25, 25)
+GLASS = (150, 190, 215)
 
 
 @dataclass
@@ -53,10 +63,12 @@ class Thing:
     bob: float  # vertical bobbing amplitude (pixels), e.g. walking
     phase: float
     texture_seed: int
+    shift: float = 0.0  # drawn this far right of x (a rider on its vehicle)
+    lift: float = 0.0  # drawn this far above its ground contact (a rider's feet)
 
     def bottom_left(self, t: int) -> Tuple[float, float]:
-        x = self.x0 + self.vx * (t - self.start)
-        y = self.y_bottom + self.bob * np.sin(0.9 * t + self.phase)
+        x = self.x0 + self.vx * (t - self.start) + self.shift
+        y = self.y_bottom + self.bob * np.sin(0.9 * t + self.phase) - self.lift
         return x, y
 
 
@@ -94,6 +106,62 @@ def _paint(labels, colors, mask, category, color, noise=None, strength=0.0):
         colors[mask] = np.clip(base[None] * shade, 0, 255).astype(np.uint8)
 
 
+def _draw_poles(rng, labels, colors, horizon, curb, width, u):
+    """Poles on the sidewalk (>= 4 px wide at 128 px high); every video has at least one pole
+    with a traffic light and one with a traffic sign, the others carry either or nothing."""
+    hw, ww = labels.shape
+    count = max(2, int(rng.integers(1, 4)) + ww // max(1, width))
+    extras = [TRAFFIC_LIGHT, TRAFFIC_SIGN]
+    extras += [int(rng.choice([0, TRAFFIC_SIGN, TRAFFIC_LIGHT])) for _ in range(count - 2)]
+    for extra in rng.permutation(extras).tolist():
+        pw = max(2, int(round(rng.uniform(4, 6) * u)))
+        px = int(rng.uniform(0, ww - pw))
+        ptop = max(0, int(horizon - rng.uniform(0.25, 0.42) * hw))
+        pbottom = int(rng.uniform(horizon + 2, curb))
+        mask = np.zeros((hw, ww), bool)
+        mask[ptop:pbottom, px:px + pw] = True
+        _paint(labels, colors, mask, POLE, _jitter(rng, (150, 150, 150), 10))
+        if extra == TRAFFIC_LIGHT:
+            _draw_traffic_light(rng, labels, colors, px + pw / 2, ptop, u)
+        elif extra == TRAFFIC_SIGN:
+            _draw_traffic_sign(rng, labels, colors, px + pw / 2, ptop, u)
+
+
+def _draw_traffic_light(rng, labels, colors, cx, top, u):
+    """A dark housing (about 11x18 px at 128 px high) on the pole top, one of its 3 lamps lit."""
+    lw, lh = int(round(rng.uniform(10, 12) * u)), int(round(rng.uniform(16, 20) * u))
+    x0 = int(round(cx - lw / 2))
+    mask = np.zeros(labels.shape, bool)
+    mask[top:top + lh, max(0, x0):x0 + lw] = True
+    _paint(labels, colors, mask, TRAFFIC_LIGHT, _jitter(rng, (40, 40, 40), 8))
+    lit = int(rng.integers(3))
+    for i, lamp in enumerate([(255, 50, 40), (255, 190, 30), (60, 230, 90)]):
+        color = lamp if i == lit else tuple(c // 4 for c in lamp)
+        center = (int(round(cx)), top + (2 * i + 1) * lh // 6)
+        cv2.circle(colors, center, max(1, int(lw * 0.25)), color, -1)
+
+
+def _draw_traffic_sign(rng, labels, colors, cx, top, u):
+    """A plate (about 15x15 px at 128 px high) below the pole top: a blue disc, a red-rimmed white
+    triangle or a yellow diamond."""
+    size = int(round(rng.uniform(14, 17) * u))
+    r = size / 2
+    cy = top + int(round(rng.uniform(2, 6) * u)) + r
+    mask = np.zeros(labels.shape, np.uint8)
+    shape = int(rng.integers(3))
+    if shape == 0:
+        cv2.circle(mask, (int(round(cx)), int(round(cy))), int(round(r)), 1, -1)
+        color, rim = (30, 80, 190), (235, 235, 235)
+    else:
+        pts = [(0, -1), (1, 0.9), (-1, 0.9)] if shape == 1 else [(0, -1), (1, 0), (0, 1), (-1, 0)]
+        cv2.fillPoly(mask, [np.array([[cx + r * dx, cy + r * dy] for dx, dy in pts], np.int32)], 1)
+        color, rim = ((240, 240, 240), (200, 30, 30)) if shape == 1 else ((225, 200, 20), (40, 40, 40))
+    mask = mask.astype(bool)
+    _paint(labels, colors, mask, TRAFFIC_SIGN, rim)
+    inner = cv2.erode(mask.astype(np.uint8), np.ones((3, 3), np.uint8), iterations=max(1, int(1.5 * u)))
+    colors[inner.astype(bool)] = color
+
+
 def build_world(rng, height: int, width: int, frames: int) -> Scene:
     """Sample the stuff layout and the camera path of one video."""
     u = height / 128.0
@@ -118,7 +186,7 @@ def build_world(rng, height: int, width: int, frames: int) -> Scene:
     x = 0
     while x < ww:
         seg_w = int(rng.uniform(18, 60) * u)
-        kind = rng.choice([BUILDING, BUILDING, VEGETATION, WALL], p=[0.35, 0.25, 0.3, 0.1])
+        kind = rng.choice([BUILDING, BUILDING, VEGETATION, WALL], p=[0.3, 0.25, 0.3, 0.15])
         top = int(horizon - rng.uniform(0.12, 0.42) * height)
         cols = slice(x, min(ww, x + seg_w))
         if kind == VEGETATION:
@@ -144,7 +212,7 @@ def build_world(rng, height: int, width: int, frames: int) -> Scene:
         x += seg_w
 
     # Fences in front of the skyline, on the sidewalk's far edge.
-    for _ in range(rng.integers(0, 3)):
+    for _ in range(rng.integers(1, 3)):
         fx, fw = int(rng.uniform(0, ww)), int(rng.uniform(20, 70) * u)
         fh = int(rng.uniform(6, 12) * u)
         mask = np.zeros((hw, ww), bool)
@@ -157,7 +225,7 @@ def build_world(rng, height: int, width: int, frames: int) -> Scene:
     side = np.zeros((hw, ww), bool)
     side[horizon:curb] = True
     _paint(labels, colors, side, SIDEWALK, _jitter(rng, (200, 150, 190)), _smooth_noise(rng, (hw, ww), 2), 0.12)
-    for _ in range(rng.integers(0, 3)):
+    for _ in range(rng.integers(1, 3)):
         tx, tw = int(rng.uniform(0, ww)), int(rng.uniform(15, 50) * u)
         mask = np.zeros((hw, ww), bool)
         mask[horizon + 1:curb, tx:tx + tw] = True
@@ -170,24 +238,7 @@ def build_world(rng, height: int, width: int, frames: int) -> Scene:
     for lx in range(int(rng.integers(0, dash + gap)), ww, dash + gap):
         colors[lane_y:lane_y + max(1, int(1.5 * u)), lx:lx + dash] = (225, 225, 225)
 
-    # Poles on the sidewalk, some carrying a sign or a traffic light.
-    for _ in range(rng.integers(1, 4) + ww // max(1, width)):
-        px, pw = int(rng.uniform(0, ww)), max(2, int(rng.uniform(2.5, 4) * u))
-        ptop = int(horizon - rng.uniform(0.2, 0.4) * height)
-        pbottom = int(rng.uniform(horizon + 2, curb))
-        mask = np.zeros((hw, ww), bool)
-        mask[ptop:pbottom, px:px + pw] = True
-        _paint(labels, colors, mask, POLE, (150, 150, 150))
-        extra = rng.choice([0, TRAFFIC_SIGN, TRAFFIC_LIGHT])
-        if extra:
-            ew, eh = (int(11 * u), int(9 * u)) if extra == TRAFFIC_SIGN else (int(6 * u), int(13 * u))
-            mask = np.zeros((hw, ww), bool)
-            mask[ptop:ptop + eh, px - ew // 2 + pw // 2:px + ew // 2 + pw // 2 + 1] = True
-            _paint(labels, colors, mask, extra, (220, 220, 0) if extra == TRAFFIC_SIGN else (40, 40, 40))
-            if extra == TRAFFIC_LIGHT:  # the lamp is part of the traffic light
-                lamp = (255, 60, 40) if rng.random() < 0.5 else (60, 230, 90)
-                cy = ptop + eh // 4 if lamp[0] > 200 else ptop + 3 * eh // 4
-                cv2.circle(colors, (px + pw // 2, cy), max(1, int(1.3 * u)), lamp, -1)
+    _draw_poles(rng, labels, colors, horizon, curb, width, u)
 
     t = np.arange(frames)
     start_x = 0 if pan >= 0 else span - 1
@@ -231,76 +282,122 @@ def sample_things(rng, scene: Scene, horizon: int, curb: int, frames: int) -> Li
                       float(rng.uniform(0, 6.28)), int(rng.integers(1 << 30)))
         things.append(thing)
         if cat in (BICYCLE, MOTORCYCLE) and rng.random() < 0.8:  # with a rider on top
+            w, h = sprite_size(thing, u)
             things.append(Thing(RIDER, len(things) + 1, thing.x0, thing.vx, thing.y_bottom, thing.scale,
                                 _jitter(rng, THING_PALETTES[RIDER][rng.integers(2)]), start, 0.0, 0.0,
-                                int(rng.integers(1 << 30))))
+                                int(rng.integers(1 << 30)), RIDER_SEAT[0] * w, RIDER_SEAT[1] * h))
     return things
+
+
+def sprite_size(thing: Thing, u: float) -> Tuple[int, int]:
+    """Width and height in pixels of a thing's sprite; u = frame height / 128."""
+    w, h = THING_SIZES[thing.category]
+    s = thing.scale * u
+    return max(3, int(w * s)), max(4, int(h * s))
+
+
+class _Sprite:
+    """Mask and colours of one sprite, drawn with shapes in coordinates relative to its box."""
+
+    def __init__(self, w: int, h: int, color):
+        self.w, self.h, self.color = w, h, color
+        self.mask = np.zeros((h, w), np.uint8)
+        self.img = np.zeros((h, w, 3), np.uint8)
+        self.img[:] = color
+
+    def poly(self, pts, color=None):
+        p = np.array([[int(px * (self.w - 1)), int(py * (self.h - 1))] for px, py in pts], np.int32)
+        cv2.fillPoly(self.mask, [p], 1)
+        if color is not None:
+            cv2.fillPoly(self.img, [p], color)
+
+    def ellipse(self, cx, cy, rx, ry, color=None):
+        c = (int(cx * (self.w - 1)), int(cy * (self.h - 1)))
+        ax = (max(1, int(rx * self.w)), max(1, int(ry * self.h)))
+        cv2.ellipse(self.mask, c, ax, 0, 0, 360, 1, -1)
+        if color is not None:
+            cv2.ellipse(self.img, c, ax, 0, 0, 360, color, -1)
+
+
+def _draw_car(sp: _Sprite):
+    """Body, cabin with windows, two wheels."""
+    sp.poly([(0, .45), (1, .45), (1, .85), (0, .85)])
+    sp.poly([(.18, .45), (.32, .05), (.72, .05), (.86, .45)])
+    sp.poly([(.25, .42), (.35, .12), (.68, .12), (.78, .42)], GLASS)
+    for cx in (.22, .78):
+        sp.ellipse(cx, .85, .1, .16, DARK)
+
+
+def _draw_long_vehicle(sp: _Sprite, cat: int):
+    """Truck (cab with a window, lighter box), bus (a strip of windows), train (more windows, a stripe)."""
+    sp.poly([(0, 0), (1, 0), (1, .88), (0, .88)])
+    if cat == TRUCK:
+        sp.poly([(.72, .2), (.95, .2), (.95, .5), (.72, .5)], GLASS)
+        sp.img[: int(.85 * sp.h), : int(.68 * sp.w)] = np.clip(np.array(sp.color) * 0.8 + 40, 0, 255)
+    else:
+        n = 6 if cat == BUS else 12
+        for i in range(n):
+            x0 = .04 + i * .94 / n
+            sp.poly([(x0, .15), (x0 + .6 / n, .15), (x0 + .6 / n, .5), (x0, .5)], GLASS)
+        if cat == TRAIN:
+            sp.img[int(.62 * sp.h):int(.72 * sp.h)] = (240, 240, 240)
+    for cx in ((.12, .88) if cat != TRAIN else (.05, .2, .8, .95)):
+        sp.ellipse(cx, .88, .06 if cat != TRAIN else .025, .12, DARK)
+
+
+def _draw_person(sp: _Sprite):
+    """Standing, seen from the side: head, torso in the body colour, two legs."""
+    sp.ellipse(.5, .1, .3, .1, SKIN)
+    sp.poly([(.1, .19), (.9, .19), (.86, .6), (.14, .6)])
+    legs = (60, 60, 90)
+    sp.poly([(.14, .58), (.48, .58), (.46, 1), (.12, 1)], legs)
+    sp.poly([(.52, .58), (.86, .58), (.88, 1), (.54, 1)], legs)
+
+
+def _draw_rider(sp: _Sprite):
+    """Seated, leaning forward: helmet, jacket in the body colour, one bent leg (drawn over the
+    vehicle's frame, which stays mostly visible)."""
+    sp.ellipse(.55, .1, .3, .1, (235, 235, 235))
+    sp.poly([(.12, .2), (.92, .2), (.86, .66), (.08, .66)])
+    sp.poly([(.08, .62), (.9, .62), (.9, 1), (.62, 1), (.6, .8), (.08, .8)], (40, 40, 60))
+
+
+def _draw_two_wheeler(sp: _Sprite, cat: int):
+    """Solid side view: two wheels as dark discs with grey hubs and a filled frame with a chainring
+    (bicycle) or a body with tank, seat, windshield and a dark engine block (motorcycle)."""
+    if cat == BICYCLE:
+        sp.poly([(.12, .74), (.88, .74), (.84, .24), (.9, .04), (.68, .04), (.62, .2), (.38, .22),
+                 (.42, .08), (.1, .08), (.18, .26)])
+        sp.ellipse(.5, .74, .1, .15, (95, 95, 95))  # chainring
+    else:
+        sp.poly([(.12, .7), (.88, .7), (.94, .36), (.82, .04), (.7, .1), (.66, .22), (.5, .2),
+                 (.16, .28)])
+        sp.poly([(.34, .62), (.66, .62), (.62, .9), (.38, .9)], DARK)
+        sp.poly([(.78, .1), (.9, .1), (.92, .34), (.8, .34)], GLASS)
+    for cx in (.19, .81):
+        sp.ellipse(cx, .71, .18, .29, DARK)
+        sp.ellipse(cx, .71, .07, .11, (130, 130, 130))
 
 
 def thing_sprite(thing: Thing, u: float) -> Tuple[np.ndarray, np.ndarray]:
     """Mask (h, w) bool and colours (h, w, 3) of a thing, bottom-left anchored, in its own frame."""
-    s = thing.scale * u
-    cat, col = thing.category, thing.color
-    dims = {CAR: (40, 18), TRUCK: (50, 28), BUS: (66, 28), TRAIN: (110, 30), PERSON: (13, 38),
-            RIDER: (14, 26), MOTORCYCLE: (30, 17), BICYCLE: (28, 16)}[cat]
-    w, h = max(3, int(dims[0] * s)), max(4, int(dims[1] * s))
-    mask = np.zeros((h, w), np.uint8)
-    img = np.zeros((h, w, 3), np.uint8)
-    img[:] = col
-
-    def poly(pts, color=None):
-        p = np.array([[int(px * (w - 1)), int(py * (h - 1))] for px, py in pts], np.int32)
-        cv2.fillPoly(mask, [p], 1)
-        if color is not None:
-            cv2.fillPoly(img, [p], color)
-
-    def ellipse(cx, cy, rx, ry, color=None, thickness=-1):
-        c, ax = (int(cx * (w - 1)), int(cy * (h - 1))), (max(1, int(rx * w)), max(1, int(ry * h)))
-        cv2.ellipse(mask, c, ax, 0, 0, 360, 1, thickness)
-        if color is not None:
-            cv2.ellipse(img, c, ax, 0, 0, 360, color, thickness)
-
-    glass = (150, 190, 215)
+    w, h = sprite_size(thing, u)
+    cat = thing.category
+    sp = _Sprite(w, h, thing.color)
     if cat == CAR:
-        poly([(0, .45), (1, .45), (1, .85), (0, .85)])
-        poly([(.18, .45), (.32, .05), (.72, .05), (.86, .45)])
-        poly([(.25, .42), (.35, .12), (.68, .12), (.78, .42)], glass)
-        for cx in (.22, .78):
-            ellipse(cx, .85, .1, .16, DARK)
+        _draw_car(sp)
     elif cat in (TRUCK, BUS, TRAIN):
-        poly([(0, 0), (1, 0), (1, .88), (0, .88)])
-        if cat == TRUCK:
-            poly([(.72, .2), (.95, .2), (.95, .5), (.72, .5)], glass)
-            img[: int(.85 * h), : int(.68 * w)] = np.clip(np.array(col) * 0.8 + 40, 0, 255)
-        else:  # a strip of windows
-            n = 6 if cat == BUS else 12
-            for i in range(n):
-                x0 = .04 + i * .94 / n
-                poly([(x0, .15), (x0 + .6 / n, .15), (x0 + .6 / n, .5), (x0, .5)], glass)
-            if cat == TRAIN:
-                img[int(.62 * h):int(.72 * h)] = (240, 240, 240)
-        for cx in ((.12, .88) if cat != TRAIN else (.05, .2, .8, .95)):
-            ellipse(cx, .88, .06 if cat != TRAIN else .025, .12, DARK)
-    elif cat in (PERSON, RIDER):
-        ellipse(.5, .12, .28, .11, SKIN)  # head
-        poly([(.15, .22), (.85, .22), (.8, .62), (.2, .62)])  # torso
-        if cat == PERSON:
-            legs = (60, 60, 90)
-            poly([(.2, .6), (.45, .6), (.42, 1), (.18, 1)], legs)
-            poly([(.55, .6), (.8, .6), (.82, 1), (.58, 1)], legs)
-        else:
-            poly([(.2, .6), (.9, .6), (.95, .95), (.6, .95)], (40, 40, 60))
-    else:  # two-wheelers: wheels, frame
-        for cx in (.2, .8):
-            ellipse(cx, .72, .18, .26, DARK, thickness=max(1, int(1.5 * s)))
-        cv2.line(mask, (int(.2 * w), int(.7 * h)), (int(.8 * w), int(.7 * h)), 1, max(1, int(1.5 * s)))
-        cv2.line(mask, (int(.5 * w), int(.7 * h)), (int(.7 * w), int(.15 * h)), 1, max(1, int(1.5 * s)))
-        if cat == MOTORCYCLE:
-            poly([(.3, .35), (.75, .35), (.7, .7), (.35, .7)])
+        _draw_long_vehicle(sp, cat)
+    elif cat == PERSON:
+        _draw_person(sp)
+    elif cat == RIDER:
+        _draw_rider(sp)
+    else:
+        _draw_two_wheeler(sp, cat)
     # Texture: fine per-object noise that moves with the object.
     noise = np.random.default_rng(thing.texture_seed).integers(-14, 15, (h, w, 1))
-    img = np.clip(img.astype(np.int16) + noise, 0, 255).astype(np.uint8)
-    return mask.astype(bool), img
+    img = np.clip(sp.img.astype(np.int16) + noise, 0, 255).astype(np.uint8)
+    return sp.mask.astype(bool), img
 
 
 def render_frame(scene: Scene, t: int, rng) -> Tuple[np.ndarray, np.ndarray, Dict[int, int]]:
@@ -323,9 +420,6 @@ def render_frame(scene: Scene, t: int, rng) -> Tuple[np.ndarray, np.ndarray, Dic
         mask, img = thing_sprite(th, u)
         sh, sw = mask.shape
         wx, wy = th.bottom_left(t)
-        if th.category == RIDER:
-            wy -= 0.45 * sh
-            wx += 0.3 * sw
         x0, y0 = int(round(wx - cx)), int(round(wy - cy)) - sh
         xa, ya, xb, yb = max(0, x0), max(0, y0), min(w, x0 + sw), min(h, y0 + sh)
         if xa >= xb or ya >= yb:

@@ -2,14 +2,16 @@
 
 1. Mask removal: detections sorted by score; one is dropped when its binary mask is empty or more
    than ``overlap_thresh`` of it lies on already-kept masks of its class (the original's 30 % rule).
-2. Argmax over [stuff logits, kept instance logits], upsampled to the output size. An instance's
-   logits are very negative outside its box, so it never claims pixels there.
+2. Argmax over [stuff logits, kept instance logits], upsampled to the output size; an instance is
+   limited to its box at the output resolution (``upsample_panoptic_logits``), so it never claims a
+   pixel outside its box and keeps every pixel inside it that it wins, however thin it is.
 3. Stuff regions smaller than ``stuff_area_limit`` pixels become void (0).
 """
 from typing import List, Tuple
 
 import torch
-import torch.nn.functional as F
+
+from .panoptic import upsample_panoptic_logits
 
 
 def remove_overlapping_masks(
@@ -38,6 +40,7 @@ def remove_overlapping_masks(
 def merge_panoptic(
     panoptic_logits: torch.Tensor,
     pasted_mask_logits: torch.Tensor,
+    boxes: torch.Tensor,
     scores: torch.Tensor,
     classes: torch.Tensor,
     num_stuff: int,
@@ -50,8 +53,10 @@ def merge_panoptic(
     """Merge one frame.
 
     Args:
-        panoptic_logits: (S + K, h, w) at 1/``stride`` of the padded model input.
+        panoptic_logits: (S + K, h, w) at 1/``stride`` of the padded model input, from
+            ``panoptic_logits`` (instances not yet limited to their box).
         pasted_mask_logits: (K, h, w) mask logits pasted in their boxes (for mask removal).
+        boxes: (K, 4) XYXY detection boxes in model-input pixels.
         scores, classes: (K,) detection scores and detector classes.
         num_stuff: S.
         input_size: (H_in, W_in) unpadded model-input size; output_size: (H, W) of the result.
@@ -63,11 +68,7 @@ def merge_panoptic(
     """
     kept = remove_overlapping_masks(pasted_mask_logits > 0, scores, classes, overlap_thresh)
     logits = torch.cat([panoptic_logits[:num_stuff], panoptic_logits[num_stuff:][kept]])
-    h_in, w_in = input_size
-    full = F.interpolate(logits[None], scale_factor=stride, mode="bilinear", align_corners=False)[0]
-    full = full[:, :h_in, :w_in]
-    if (h_in, w_in) != tuple(output_size):
-        full = F.interpolate(full[None], size=output_size, mode="bilinear", align_corners=False)[0]
+    full = upsample_panoptic_logits(logits, boxes[kept], num_stuff, stride, input_size, output_size)
     channel_map = full.argmax(dim=0)
     if stuff_area_limit > 0:
         areas = torch.bincount(channel_map.flatten(), minlength=logits.shape[0])

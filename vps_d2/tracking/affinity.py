@@ -1,15 +1,21 @@
 """Affinity between the current frame's detections and the tracks in memory (SPEC §9 "Tracking cues").
 
-    A[i, j] = w_app · appearance[i, j] + w_mask · maskIoU(m_i, warp(m_j)) + w_box · boxIoU(b_i, b_j)
-              + w_cls · [c_i = c_j] + w_score · log(s_i)
+    A[i, j]  = w_app · appearance[i, j] + w_mask · maskIoU(m_i, warp(m_j)) + w_box · boxIoU(b_i, b_j)
+               + w_cls · [c_i = c_j]
+    new[i]   = w_app · appearance[i, new] + w_cls + w_score · log(s_i)
 
 ``appearance`` is the log-softmax over [new object | tracks] of the learned embedding similarity
 (dot product for the MaskTrack head, cosine / temperature for the contrastive head, Eq. 4), as the
-track head is trained. The "new object" option of detection i scores
-w_app · appearance[i, new] + w_cls + w_score · log(s_i): the original's dummy column (facts §3.6).
-Defaults follow the original (1 · appearance, 2 · IoU, 10 · class, 1 · log-score). Using one cue
-alone gives Table IV's rows: class only (Cls-Sort), mask IoU only (IoU-Match), appearance only
-(Feat-Match).
+track head is trained. The "new object" option agrees with the detection's own class (w_cls, the
+original's dummy column, facts §3.6).
+
+The detection score is a cue *against starting a track*: a confident detection may start one freely,
+a doubtful one (log s_i < 0) must be far from every track before it becomes a new object, since it is
+more likely a known object seen badly in this frame than a new one. (The original added w_score ·
+log s_i to every option of detection i, which cannot change any assignment.) Defaults follow the
+original's weights (1 · appearance, 2 · IoU, 10 · class, 1 · log-score). One cue alone gives Table
+IV's rows: class only (Cls-Sort), mask IoU only (IoU-Match), appearance only (Feat-Match). Exact ties
+go to the new object (see ``VideoTracker``).
 """
 from dataclasses import dataclass
 
@@ -70,7 +76,7 @@ def affinity_matrix(det, tracks, weights: AffinityWeights, metric: str = "dot", 
     appearance = logits.log_softmax(dim=1)
     log_score = weights.log_score * det.scores.clamp(min=1e-6).log()
     new = weights.appearance * appearance[:, 0] + weights.same_class + log_score
-    a = weights.appearance * appearance[:, 1:] + log_score[:, None]
+    a = weights.appearance * appearance[:, 1:]
     if m:
         a = a + weights.same_class * (det.classes[:, None] == tracks.classes[None]).float()
         if weights.mask_iou:

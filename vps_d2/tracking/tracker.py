@@ -9,6 +9,10 @@ from scipy.optimize import linear_sum_assignment
 
 from .affinity import AffinityWeights, affinity_matrix
 
+# A track must beat a detection's "new object" option by more than this to take it: exact ties (e.g.
+# mask IoU 0 with the IoU cue alone, or the same class with the class cue alone) start a new track.
+TIE_MARGIN = 1e-6
+
 
 @dataclass
 class Detections:
@@ -95,7 +99,7 @@ class VideoTracker:
         a, new = affinity_matrix(det, self._memory(warp), self.weights, self.metric, self.temperature)
         m = a.shape[1]
         options = np.full((n, m + n), -np.inf)
-        options[:, :m] = a.cpu().numpy()
+        options[:, :m] = a.cpu().numpy() - TIE_MARGIN
         options[np.arange(n), m + np.arange(n)] = new.cpu().numpy()
         rows, cols = linear_sum_assignment(np.where(np.isfinite(options), options, -1e9), maximize=True)
         matched = {}

@@ -2,6 +2,7 @@
 from typing import Sequence
 
 import torch
+import torch.nn.functional as F
 from detectron2.config import configurable
 from torch import nn
 
@@ -41,10 +42,20 @@ class AlignModule(nn.Module):
 
 
 class AttendModule(nn.Module):
-    """Eq. 2: tAtt = σ(ε(f_t) · ε(f_{ref→t})), a per-pixel inner product over channels of 3x3
-    embeddings ε (shared by both inputs); the aligned reference is weighted by tAtt, stacked with f_t
-    along time (N, C, 2, H, W) and a 2x3x3 convolution reduces time to one map, g_t.
+    """Eq. 2: tAtt = σ(ε(f_t) · ε(f_{ref→t})), a per-pixel similarity over channels of 3x3 embeddings
+    ε (shared by both inputs); the aligned reference is weighted by tAtt, stacked with f_t along time
+    (N, C, 2, H, W) and a 2x3x3 convolution reduces time to one map, g_t.
+
+    Deviation from Eq. 2: the raw inner product of two C-channel
+    embeddings is O(C · feature²) (std ≈ 360 at init for C = 64), so σ of it is 1 on every pixel and
+    passes no gradient to ε: the gate would be a constant. We use the cosine of the two embeddings,
+    which is bounded, with a learned scale and offset: tAtt = σ(a · cos(ε(f_t), ε(f_ref→t)) + b),
+    a = ``GATE_SCALE_INIT`` (5), b = ``GATE_BIAS_INIT`` (-2.5) at init, so the gate starts at 0.5 for
+    a cosine of 0.5, ≈ 0.92 for identical features and ≈ 0.08 for unrelated ones.
     """
+
+    GATE_SCALE_INIT = 5.0
+    GATE_BIAS_INIT = -2.5
 
     def __init__(self, channels: int, attend: bool = True):
         super().__init__()
@@ -54,10 +65,14 @@ class AttendModule(nn.Module):
             if m is not None:
                 nn.init.kaiming_normal_(m.weight, nonlinearity="linear")
                 nn.init.zeros_(m.bias)
+        if attend:
+            self.gate_scale = nn.Parameter(torch.tensor(self.GATE_SCALE_INIT))
+            self.gate_bias = nn.Parameter(torch.tensor(self.GATE_BIAS_INIT))
 
     def attention(self, f_t: torch.Tensor, f_aligned: torch.Tensor) -> torch.Tensor:
-        """tAtt of Eq. 2, (N, 1, H, W)."""
-        return torch.sigmoid((self.embed(f_t) * self.embed(f_aligned)).sum(dim=1, keepdim=True))
+        """tAtt of Eq. 2 (with the cosine, see the class docstring), (N, 1, H, W) in (0, 1)."""
+        cos = F.cosine_similarity(self.embed(f_t), self.embed(f_aligned), dim=1, eps=1e-6)[:, None]
+        return torch.sigmoid(self.gate_scale * cos + self.gate_bias)
 
     def forward(self, f_t: torch.Tensor, f_aligned: torch.Tensor) -> torch.Tensor:
         weighted = f_aligned if self.embed is None else self.attention(f_t, f_aligned) * f_aligned

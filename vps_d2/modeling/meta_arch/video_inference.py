@@ -48,7 +48,7 @@ class VideoSession:
         height, width = frame["height"], frame["width"]
         limit = self.options.stuff_area_limit * height * width / REFERENCE_AREA
         channel_map, kept = merge_panoptic(
-            out["panoptic_logits"], out["pasted_mask_logits"], inst.scores, inst.pred_classes, num_stuff,
+            out["panoptic_logits"], out["pasted_mask_logits"], out["input_boxes"], inst.scores, inst.pred_classes, num_stuff,
             out["image_size"], (height, width), out["stride"], self.options.overlap_thresh, limit,
         )
         track_ids = self._track(out, kept)

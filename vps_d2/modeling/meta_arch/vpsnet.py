@@ -23,7 +23,7 @@ from ..balanced_fpn import gather, redistribute
 from ..flow import build_initial_flow
 from ..fuse import build_fuse_head
 from ..panoptic import EdgeHead, dice_loss, edge_input, edge_target, panoptic_logits, panoptic_loss
-from ..panoptic import tube_discrimination_loss
+from ..panoptic import subsample_target, tube_discrimination_loss, upsample_panoptic_logits
 from ...data.dataset_mapper import PANOPTIC_IGNORE
 from ...data.datasets.cityscapes_vps import video_panoptic_metadata
 from ...tracking import VideoTracker
@@ -254,16 +254,19 @@ class VPSNet(nn.Module):
         mask_logits = self.roi_heads.mask_logits(features, boxes, [g.gt_classes for g in gt])
         pan_losses, edge_losses = [], []
         stride = pan_targets.shape[-1] // sem_logits.shape[-1]
+        size = tuple(pan_targets.shape[-2:])
         for i, g in enumerate(gt):
             logits, pasted = panoptic_logits(
                 sem_logits[i], self.stuff_channels, self.thing_channels[g.gt_classes], boxes[i].tensor,
                 mask_logits[i], stride=stride,
             )
-            pan_losses.append(panoptic_loss(logits, pan_targets[i], stride=stride))
+            full = upsample_panoptic_logits(logits, boxes[i].tensor, len(self.stuff_channels), stride, size)
+            pan_losses.append(panoptic_loss(full, pan_targets[i]))
             if self.edge_head is not None:
                 x = edge_input(sem_logits[i], self.stuff_channels, self.thing_channels, pasted)
                 prob = self.edge_head(x[None])[0, 0]
-                edge_losses.append(dice_loss(prob, edge_target(pan_targets[i, ::stride, ::stride])))
+                target = subsample_target(pan_targets[i], stride, prob.shape[-2:])
+                edge_losses.append(dice_loss(prob, edge_target(target)))
         losses = {"loss_panoptic": self.panoptic_loss_weight * torch.stack(pan_losses).mean()}
         if self.edge_head is not None:
             losses["loss_edge"] = self.edge_loss_weight * torch.stack(edge_losses).mean()
@@ -271,7 +274,7 @@ class VPSNet(nn.Module):
 
     def _tube_codes(self, pan: torch.Tensor, gt: Instances, stride: int) -> torch.Tensor:
         """Per-pixel tube code: stuff index for stuff, S + gt_id for an instance, -1 ignored."""
-        pan = pan[::stride, ::stride]
+        pan = subsample_target(pan, stride, (pan.shape[-2] // stride, pan.shape[-1] // stride))
         num_stuff = len(self.stuff_channels)
         codes = pan.clone()
         inst = pan >= num_stuff
@@ -304,7 +307,9 @@ class VPSNet(nn.Module):
             (outputs, state): outputs has ``instances`` (detections after class-agnostic NMS and the
             score threshold, in the original image size, with ``pred_embeds`` when the track head is
             on, and ``mask_logits`` (K, M, M)), ``sem_seg_logits`` (C, h, w) and ``panoptic_logits``
-            (S + K, h, w) at 1/4 of the padded input, ``pasted_mask_logits`` (K, h, w), ``image_size``
+            (S + K, h, w) at 1/4 of the padded input (instances not yet limited to their box, see
+            ``upsample_panoptic_logits``), ``pasted_mask_logits`` (K, h, w), ``input_boxes`` (K, 4)
+            in input pixels, ``image_size``
             (the input's unpadded size), ``stride`` and ``flow`` (1, 2, h, w) to the previous frame
             (None without a fuse head); ``state`` is this frame's cache.
         """
@@ -331,11 +336,13 @@ class VPSNet(nn.Module):
             instances.pred_boxes.tensor, mask_logits, stride=stride,
         )
         instances.mask_logits = mask_logits
+        input_boxes = instances.pred_boxes.tensor.clone()  # detector_postprocess scales them in place
         outputs = {
             "instances": detector_postprocess(instances, frame["height"], frame["width"]),
             "sem_seg_logits": sem_logits[0],
             "panoptic_logits": pan_logits,
             "pasted_mask_logits": pasted,
+            "input_boxes": input_boxes,
             "image_size": images.image_sizes[0],
             "stride": stride,
             "flow": flow,
