@@ -222,6 +222,41 @@ class TestTrackHeads(unittest.TestCase):
         )
         self.assertTrue(torch.allclose(head.similarity(x[0], ref[0]), t([[1, 0]])))
 
+    def test_masktrack_loss_at_init_is_near_log_m_plus_1(self):
+        # Pooled RoI features of an untrained trunk have norms of hundreds (here ~340 at the R50's
+        # 256 x 7 x 7). The embedding-head docstring claims the loss then starts near log(M + 1),
+        # the value of uniform logits over [new | M references]; with the old last-layer init
+        # (std 0.01) it was 50 at these sizes.
+        m = 8
+        for channels, fc_dim in ((64, 128), (256, 1024)):
+            with self.subTest(channels=channels, fc_dim=fc_dim):
+                torch.manual_seed(0)
+                head = MaskTrackHead(ShapeSpec(channels=channels, height=7, width=7), num_fc=2, fc_dim=fc_dim)
+                x, ref = torch.randn(16, channels, 7, 7) * 3, torch.randn(m, channels, 7, 7) * 3
+                loss = masktrack_loss([head(x)], [head(ref)], [torch.randint(0, m + 1, (16,))])
+                self.assertAlmostEqual(loss.item(), math.log(m + 1), delta=0.3)
+
+    def test_trunk_gradient_is_scaled_and_the_head_learns_in_full(self):
+        shape = ShapeSpec(channels=2, height=3, width=3)
+        x = torch.randn(5, 2, 3, 3)
+        grads = {}
+        for scale in (1.0, 0.1, 0.0):
+            torch.manual_seed(0)
+            head = MaskTrackHead(shape, num_fc=2, fc_dim=4, trunk_grad_scale=scale)
+            xs = x.clone().requires_grad_(True)
+            out = head(xs)
+            (out ** 2).sum().backward()
+            dx = torch.zeros_like(x) if xs.grad is None else xs.grad  # 0 detaches
+            grads[scale] = (out.detach(), dx, head.layers[0].weight.grad)
+        out1, dx1, dw1 = grads[1.0]
+        for scale in (0.1, 0.0):
+            out, dx, dw = grads[scale]
+            self.assertTrue(torch.equal(out, out1))  # forward unchanged
+            self.assertTrue(torch.allclose(dx, scale * dx1))  # trunk gets `scale` x the gradient
+            self.assertTrue(torch.equal(dw, dw1))  # the head's own layers the full gradient
+        self.assertGreater(dx1.abs().sum().item(), 0.0)
+        self.assertEqual(get_config().MODEL.TRACK_HEAD.TRUNK_GRAD_SCALE, 0.1)
+
     def test_no_anchor_gives_a_graph_to_every_parameter(self):
         head = build_track_head(self.cfg("contrastive"), ShapeSpec(channels=2, height=3, width=3))
         emb = head(torch.zeros(0, 2, 3, 3))

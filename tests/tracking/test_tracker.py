@@ -117,6 +117,34 @@ class TestVideoTracker(unittest.TestCase):
         self.assertEqual(ids, [2, 1])
         self.assertEqual(calls, [(2, H, W)])
 
+    def test_score_cue_keeps_a_doubtful_look_alike_on_its_track(self):
+        # appearance alone: dot(D, A) = -0.4 gives log-softmax [new -0.513 | track -0.913], so without
+        # the score cue the detection starts a track. With it the new option also pays log(s):
+        # s = 0.5 -> -1.206 < -0.913 (keeps id 1); s = 0.95 -> -0.564 > -0.913 (new id 2). Added to
+        # every option, as in the original, the cue could change neither.
+        d = [-0.1, 0, 0]
+        for log_score, score, expected in ((1.0, 0.5, [1]), (1.0, 0.95, [2]), (0.0, 0.5, [2])):
+            with self.subTest(log_score=log_score, score=score):
+                tr = VideoTracker(weights=AffinityWeights(appearance=1.0, mask_iou=0.0, same_class=0.0, log_score=log_score))
+                tr.update(dets([(A, (0, 0, 10, 10), 1, 0.9)]))
+                self.assertEqual(tr.update(dets([(d, (30, 10, 40, 20), 1, score)])), expected)
+
+    def test_each_table_iv_cue_alone_decides_differently(self):
+        # tracks 1, 2, 3: classes 1, 2, 3 at left / middle / right with embeddings A, B, C. The new
+        # detection has class 1 (like track 1), track 2's place and track 3's look.
+        rows = {
+            "Cls-Sort": (dict(same_class=10.0, log_score=1.0), [1]),
+            "IoU-Match": (dict(mask_iou=2.0), [2]),
+            "Feat-Match": (dict(appearance=1.0), [3]),
+            "no cue": ({}, [4]),  # every option ties with "new object": a new track
+        }
+        for row, (cues, expected) in rows.items():
+            with self.subTest(row=row):
+                weights = dict(appearance=0.0, mask_iou=0.0, box_iou=0.0, same_class=0.0, log_score=0.0)
+                tr = VideoTracker(weights=AffinityWeights(**dict(weights, **cues)))
+                tr.update(dets([(A, (0, 0, 10, 10), 1, 0.9), (B, (15, 0, 25, 10), 2, 0.8), (C, (30, 0, 40, 10), 3, 0.7)]))
+                self.assertEqual(tr.update(dets([(C, (15, 0, 25, 10), 1, 0.9)])), expected)
+
     def test_ids_do_not_wrap(self):
         tr = VideoTracker(memory_frames=0)
         for _ in range(300):
