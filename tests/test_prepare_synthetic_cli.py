@@ -9,6 +9,8 @@ import tempfile
 import unittest
 from unittest import mock
 
+from vps_d2.data.synthetic import GENERATOR_VERSION
+
 from .common import REPO, load_script
 
 SCRIPT = os.path.join(REPO, "datasets", "prepare_synthetic_vps.py")
@@ -76,16 +78,16 @@ class TestPrepareSyntheticReuse(unittest.TestCase):
         self.assertIn("1 of its files are missing", self.prepare())
         mtime = os.path.getmtime(self.frame)
         self.assertEqual(self.prepare(),
-                         f"reusing synthetic_vps val in {self.root} (generator version 2, same arguments)")
+                         f"reusing synthetic_vps val in {self.root} (generator version {GENERATOR_VERSION}, same arguments)")
         self.assertEqual(os.path.getmtime(self.frame), mtime, "a reused split was rewritten")
 
     def test_other_version_missing_stamp_or_arguments_regenerate(self):
         self.prepare()
         self.set_stamp(self.pan_json, version=1)
         self.assertEqual(self.prepare(), f"regenerating synthetic_vps val in {self.root}: "
-                                         "it was written by generator version 1, this is version 2")
+                                         f"it was written by generator version 1, this is version {GENERATOR_VERSION}")
         with open(self.pan_json) as f:
-            self.assertEqual(json.load(f)["generator"]["version"], 2)
+            self.assertEqual(json.load(f)["generator"]["version"], GENERATOR_VERSION)
         self.set_stamp(os.path.join(self.root, "im_all_info_val_city_vps.json"))
         self.assertIn("it has no generator stamp", self.prepare())
         self.assertIn("it was written with other arguments (--seed 0 instead of 3)",

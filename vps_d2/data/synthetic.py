@@ -36,8 +36,9 @@ logger = logging.getLogger(__name__)
 CITY = "synthetic"
 GENERATOR_NAME = "vps_d2.synthetic"
 # Bump when the rendered scenes or the written files change. 1: the first generator (no stamp);
-# 2: solid two-wheelers, riders covering only part of them, wider poles, larger lights and signs.
-GENERATOR_VERSION = 2
+# 2: solid two-wheelers, riders covering only part of them, wider poles, larger lights and signs;
+# 3: fences labelled as whole panels (the pickets are texture).
+GENERATOR_VERSION = 3
 SPLIT_SEEDS = {"train": 0, "val": 1, "test": 2}
 STUFF_SEGMENT_ID = {
     c["id"]: c["color"][0] + 256 * c["color"][1] + 65536 * c["color"][2]
