@@ -55,10 +55,11 @@ if [[ $MODE == gpu ]]; then
     SOLVER.AMP.ENABLED True INPUT.MIN_SIZE_TRAIN "(512, 640)" INPUT.CROP.SIZE "(512, 1024)"
     INPUT.MIN_SIZE_TEST 512 INPUT.MAX_SIZE_TEST 1024 DATALOADER.NUM_WORKERS $((CORES / 2)) MODEL.DEVICE cuda)
 else
-  # Hang guards only: about 2.5 CPU-minutes in all, so under 3 minutes on 2 idle cores; a shared
-  # machine can take twice that. A stale extension is rebuilt (CPU only) as `make setup` would.
-  declare -A LIMIT=([wheels]=60 [env]=60 [build]=400 [tests]=120 [flow_warp]=60 [model_inference]=150
-    [model_train]=150 [train]=200)
+  # Hang guards only: about 2.5 CPU-minutes in all, so under 3 minutes on 2 idle cores, but a
+  # machine shared with other jobs can take many times that. A stale extension is rebuilt (CPU
+  # only) as `make setup` would.
+  declare -A LIMIT=([wheels]=300 [env]=300 [build]=600 [tests]=600 [flow_warp]=300 [model_inference]=600
+    [model_train]=600 [train]=600)
   FLOW_ARGS=(--device cpu --sizes 1x8x16x32 --iters 2 --warmup 1 --threads 1)
   MODEL_ARGS=(--device cpu --height 64 --width 128 --warmup 1 --precisions fp32 --threads 1)
   INFER_ARGS=(--frames 1)
@@ -105,7 +106,7 @@ skip_step() {
 
 # has_status NAME|- STATUS...: whether step NAME (- for any step) ended with one of the STATUSes.
 has_status() {
-  awk -F'	' -v name="$1" -v statuses=" ${*:2} " \
+  awk -F'\t' -v name="$1" -v statuses=" ${*:2} " \
     '($1 == name || name == "-") && index(statuses, " " $2 " ") { found = 1 } END { exit !found }' "$STEPS"
 }
 
