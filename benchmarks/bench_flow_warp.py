@@ -19,7 +19,8 @@ backward adds: read grad_out, x and flow, write grad_x and grad_flow.
     python benchmarks/bench_flow_warp.py --device cpu    # CPU kernel vs grid_sample, smaller sizes
     python benchmarks/bench_flow_warp.py --device cuda --sizes 1x256x256x512 2x256x200x400
 
-Prints a markdown table (paste it into benchmarks/README.md, with the machine line it prints).
+Prints a markdown table (paste it into benchmarks/README.md, with the machine line it prints);
+``--json FILE`` also writes the measurements (dev/gpu_check.sh reads them).
 """
 import argparse
 import contextlib
@@ -192,6 +193,7 @@ def main():
         action="store_true",
         help="CPU: leave glibc's allocator alone (outputs may be fresh, page-faulting memory)",
     )
+    parser.add_argument("--json", help="also write the measurements here")
     args = parser.parse_args()
 
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -223,6 +225,7 @@ def main():
         "fwd+bwd GB/s | speed-up fwd / fwd+bwd |"
     )
     print("|---|---|---|---|---|---|---|---|")
+    cases = []
     for size in sizes:
         for autocast in (False, True):
             results, gs_only, errors, fwd_bytes, total_bytes = run_case(
@@ -247,6 +250,24 @@ def main():
                 f"|  |  | max abs error vs float64: kernel {errors['kernel']:.1e}, "
                 f"grid_sample {errors['grid_sample']:.1e} | | | | | |"
             )
+            cases.append(
+                {
+                    "size": list(size),
+                    "precision": prec,
+                    "forward_ms": {name: t[0] * 1e3 for name, t in results.items()},
+                    "forward_backward_ms": {name: t[1] * 1e3 for name, t in results.items()},
+                    "grid_sample_only_forward_ms": gs_only * 1e3,
+                    "speedup_forward": base_f / results["kernel"][0],
+                    "speedup_forward_backward": base_fb / results["kernel"][1],
+                    "max_abs_error_vs_float64": errors,
+                }
+            )
+    if args.json:
+        from vps_d2.utils.file_io import atomic_write_json
+
+        atomic_write_json(
+            args.json, {"machine": machine_line(device), "iters": iters, "cases": cases}
+        )
 
 
 if __name__ == "__main__":

@@ -202,7 +202,7 @@ class TestSegmentBuilding(unittest.TestCase):
                 ys, xs = np.nonzero(index == k)
                 self.assertEqual(areas[k], len(ys))
                 self.assertEqual(boxes[k].tolist(),
-                                 [xs.min(), ys.min(), xs.ptp() + 1, ys.ptp() + 1])
+                                 [xs.min(), ys.min(), np.ptp(xs) + 1, np.ptp(ys) + 1])
         with self.assertRaises(ConversionError):
             build_segments(np.full((2, 2), 13, np.uint8), np.full((2, 2), 2**33), isthing, False)
 
@@ -298,7 +298,7 @@ class TestConvertedOutput(CityscapesVPSFixture):
                     self.assertEqual(s["category_id"], expected_cat[s["id"]])
                     self.assertEqual(s["iscrowd"], 0)
                     self.assertEqual(s["area"], len(ys))
-                    self.assertEqual(s["bbox"], [xs.min(), ys.min(), xs.ptp() + 1, ys.ptp() + 1])
+                    self.assertEqual(s["bbox"], [xs.min(), ys.min(), np.ptp(xs) + 1, np.ptp(ys) + 1])
         # spot checks of the released semantics on the first frame
         first = read_panoptic_png(os.path.join(self.out, "train", "panoptic_video",
                                                f"{ids[(1, 5)]}_final_mask.png"))

@@ -209,7 +209,7 @@ class TestViperOutput(ViperFixture):
                 ys, xs = np.nonzero(want == s["id"])
                 self.assertEqual((s["category_id"], s["iscrowd"], s["area"]),
                                  (cat[s["id"]], 0, len(ys)))
-                self.assertEqual(s["bbox"], [xs.min(), ys.min(), xs.ptp() + 1, ys.ptp() + 1])
+                self.assertEqual(s["bbox"], [xs.min(), ys.min(), np.ptp(xs) + 1, np.ptp(ys) + 1])
         self.assertEqual(len(gt["annotations"]), 5, "every frame is annotated")
 
     def test_flow_is_copied(self):
