@@ -8,6 +8,7 @@ import argparse
 import sys
 
 from vps_d2.data.synthetic import format_statistics, write_synthetic_split
+from vps_d2.utils.errors import UserError
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -30,13 +31,8 @@ def main(argv=None) -> int:
             args.root, args.split, videos=args.videos, frames=args.frames, stride=args.stride,
             height=args.height, width=args.width, seed=args.seed,
         )
-    except ValueError as e:
+    except UserError as e:
         print(f"prepare_synthetic_vps.py: error: {e}", file=sys.stderr)
-        return 2
-    except OSError as e:
-        reason = f"{e.strerror}: {e.filename}" if e.filename else e
-        print(f"prepare_synthetic_vps.py: error: --root {args.root}: cannot write the split there "
-              f"({reason}), expected a writable folder", file=sys.stderr)
         return 2
     print(f"wrote synthetic_vps {args.split} to {args.root}")
     print(format_statistics(stats))

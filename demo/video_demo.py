@@ -22,6 +22,7 @@ from vps_d2.config import merge_user_config
 from vps_d2.data.panoptic_io import write_panoptic_png
 from vps_d2.engine.predictor import VideoPanopticPredictor
 from vps_d2.utils.file_io import atomic_write_image, atomic_write_json
+from vps_d2.utils.errors import UserError
 from vps_d2.utils.video_io import AtomicVideoWriter, InputError, open_frames
 from vps_d2.utils.video_visualizer import VideoPanopticVisualizer
 
@@ -98,9 +99,8 @@ def main(argv=None) -> int:
     args = get_parser().parse_args(argv)
     try:
         print(run(args))
-    except (ValueError, OSError, KeyError) as e:  # user errors: InputError, config, weights, frames
-        msg = e.args[0] if isinstance(e, KeyError) and e.args else e
-        print(f"video_demo.py: error: {msg}", file=sys.stderr)
+    except UserError as e:  # raised where input is checked; anything else is a bug: traceback
+        print(f"video_demo.py: error: {e}", file=sys.stderr)
         return 2
     return 0
 

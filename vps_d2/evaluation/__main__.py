@@ -15,6 +15,7 @@ import logging
 import os
 import sys
 
+from ..utils.errors import UserError
 from .submission_io import EvaluationInputError
 
 
@@ -90,7 +91,7 @@ def main(argv=None) -> int:
         )
         print(format_report(report))
         write_outputs(args, report)
-    except EvaluationInputError as e:
+    except UserError as e:  # raised where input is checked; anything else is a bug: traceback
         print(f"error: {e}", file=sys.stderr)
         return 1
     return 0
