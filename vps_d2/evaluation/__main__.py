@@ -71,7 +71,7 @@ def main(argv=None) -> int:
     args = get_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     from .report import format_report
-    from .scoring import score_submission
+    from .scoring import default_workers, score_submission
 
     try:
         if args.stride <= 0 or args.workers < 0:
@@ -84,7 +84,7 @@ def main(argv=None) -> int:
             args.pred_dir,
             window_sizes=args.windows,
             stride=args.stride,
-            workers=args.workers or min(os.cpu_count() or 1, 8),
+            workers=args.workers or default_workers(),
             excluded_category_ids=args.exclude_categories,
             min_gt_area=args.min_gt_area,
             progress=not args.no_progress,
