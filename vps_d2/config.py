@@ -157,6 +157,10 @@ def add_evaluation_config(cfg: CN) -> None:
     # lambda, a window spans k/lambda + 1 annotated frames. [] = the dataset's default
     # (0, lambda, 2 lambda, 3 lambda; 0, 4, 9, 14 when lambda = 1, i.e. VIPER, SPEC §9).
     cfg.TEST.VPQ.WINDOW_SIZES = []
+    # SQ convention of STQ: "paper" (mean IoU over classes) or "deeplab2" (the official STEP and
+    # VIPSeg evaluators: labelled pixels predicted void are one more class of IoU 0). "" = the
+    # dataset's (deeplab2 for vipseg_* and kitti_step_*, paper otherwise).
+    cfg.TEST.VPQ.STQ_CONVENTION = ""
     # Also write the Cityscapes-VPS submission files (pred.json + pan_pred/) into the evaluator's
     # output folder (the only output for a split without ground truth).
     cfg.TEST.VPQ.WRITE_SUBMISSION = False
@@ -250,4 +254,5 @@ def annotation_stride(cfg: CN, metadata) -> int:
 
 
 # Every entry point builds its config here first: register the datasets and model components.
-from . import data, modeling  # noqa: E402,F401
+from . import modeling  # noqa: E402,F401
+from .data import datasets  # noqa: E402,F401

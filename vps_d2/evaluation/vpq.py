@@ -154,6 +154,10 @@ class _Coder:
     def raw_ids(self, codes: np.ndarray) -> np.ndarray:
         return self.ids[np.asarray(codes) - _FIRST]
 
+    def codes(self, ids: np.ndarray) -> np.ndarray:
+        """Unscaled int64 codes of a small array of ids."""
+        return self.encode(np.asarray(ids, np.int64)).astype(np.int64) // self.scale
+
 
 def _segment_arrays(segments: Sequence[Sequence]) -> Tuple[np.ndarray, ...]:
     """``[(id, class[, iscrowd]), ...]`` -> ids, classes, crowd flags (void id 0 dropped)."""
@@ -267,11 +271,23 @@ class VideoCounter:
                 n = counts[flat]
             else:
                 flat, n = np.unique(key, return_counts=True)
-        g, p = flat // P, flat % P
+        self._store(t, flat // P, flat % P, n, pred_ids)
+
+    def add_pairs(self, t: int, gt_ids, pred_ids, counts) -> None:
+        """Count annotated frame ``t`` from its (gt id, pred id, pixels) triplets, for readers that
+        count a frame before the video's segment lists are known (KITTI-STEP PNGs)."""
+        g = self._gt_coder.codes(gt_ids)
+        p = self._pred_coder.codes(pred_ids)
+        key, inv = np.unique(g * self.P + p, return_inverse=True)
+        n = np.bincount(inv.ravel(), weights=counts, minlength=key.size).astype(np.int64)
+        self._store(t, key // self.P, key % self.P, n, np.asarray(pred_ids, np.int64))
+
+    def _store(self, t: int, g, p, n, pred_ids: np.ndarray) -> None:
+        """Keep frame ``t``'s pair table (codes g, p; pixels n) and check its predicted ids."""
         tb = self.tables
         tb.pairs[t] = np.stack([g, p, n], axis=1).astype(np.int64)
-        tb.gt_count[t] = np.bincount(g, weights=n, minlength=G).astype(np.int64)
-        tb.pred_count[t] = np.bincount(p, weights=n, minlength=P).astype(np.int64)
+        tb.gt_count[t] = np.bincount(g, weights=n, minlength=self.G).astype(np.int64)
+        tb.pred_count[t] = np.bincount(p, weights=n, minlength=self.P).astype(np.int64)
         self._check_pred(t, pred_ids)
         self._done[t] = True
 

@@ -23,10 +23,11 @@ from detectron2.data import MetadataCatalog
 from detectron2.evaluation import DatasetEvaluator
 from detectron2.utils import comm
 
+from ..utils.errors import UserError
 from ..utils.file_io import atomic_write_json
 from .report import flat_metrics, format_report, make_report
 from .scoring import default_window_sizes
-from .stq import STQStats, stq_video_stats
+from .stq import STQ_CONVENTIONS, STQStats, stq_video_stats
 from .submission_io import PRED_DIR, PRED_JSON, SubmissionWriter, decode_panoptic_png
 from .vpq import VideoCounter, vpq_video_stats, window_frames
 
@@ -42,13 +43,16 @@ class VPQEvaluator(DatasetEvaluator):
         dataset_name: a registered dataset whose metadata has ``stuff_dataset_id_to_contiguous_id``
             (every category), ``thing_dataset_id_to_contiguous_id``, ``stuff_classes``,
             ``annotation_stride`` and optionally ``vpq_window_sizes``,
-            ``vpq_excluded_category_ids`` and ``vpq_min_gt_area`` (VIPER's rules).
+            ``vpq_excluded_category_ids`` and ``vpq_min_gt_area`` (VIPER's rules) and
+            ``stq_convention`` (a benchmark preset's, :mod:`.presets`).
         output_dir: where the report (``vpq_results.json``), plots and submission files go.
         window_sizes: window sizes k in raw frames; default: the metadata's, else
             ``0, λ, 2λ, 3λ`` (``0, 4, 9, 14`` when λ = 1).
         annotation_stride: λ; default: the metadata's ``annotation_stride``.
         write_submission: write ``pred.json`` + ``pan_pred/`` into ``output_dir``.
         write_plots: write ``vpq_vs_k.png`` and ``vpq_per_class.png`` into ``output_dir``.
+        stq_convention: ``"paper"`` or ``"deeplab2"`` (:mod:`.stq`); default: the metadata's,
+            else ``"paper"``.
     """
 
     def __init__(
@@ -59,6 +63,7 @@ class VPQEvaluator(DatasetEvaluator):
         annotation_stride: Optional[int] = None,
         write_submission: bool = False,
         write_plots: bool = False,
+        stq_convention: Optional[str] = None,
     ):
         meta = MetadataCatalog.get(dataset_name)
         self._dataset_name = dataset_name
@@ -88,6 +93,12 @@ class VPQEvaluator(DatasetEvaluator):
         self._isthing = [c["isthing"] for c in self._categories]
         self._excluded = [to_contiguous[d] for d in meta.get("vpq_excluded_category_ids", [])]
         self._min_gt_area = int(meta.get("vpq_min_gt_area", 0))
+        self._stq_convention = stq_convention or meta.get("stq_convention", "paper")
+        if self._stq_convention not in STQ_CONVENTIONS:
+            raise UserError(
+                f"TEST.VPQ.STQ_CONVENTION: '{self._stq_convention}', expected one of "
+                f"{STQ_CONVENTIONS} (or '' for the dataset's)"
+            )
         if (write_submission or write_plots) and not output_dir:
             raise ValueError("write_submission / write_plots need an output_dir")
         self._write_submission = write_submission
@@ -109,6 +120,7 @@ class VPQEvaluator(DatasetEvaluator):
             annotation_stride=annotation_stride(cfg, MetadataCatalog.get(dataset_name)),
             write_submission=cfg.TEST.VPQ.WRITE_SUBMISSION,
             write_plots=cfg.TEST.VPQ.WRITE_PLOTS,
+            stq_convention=cfg.TEST.VPQ.STQ_CONVENTION or None,
         )
 
     def reset(self):
@@ -233,6 +245,7 @@ class VPQEvaluator(DatasetEvaluator):
             self._excluded,
             num_videos=num_videos,
             num_frames=num_frames,
+            stq_convention=self._stq_convention,
         )
         logger.info(f"Evaluation results of {self._dataset_name}:\n" + format_report(self.report))
         if self._output_dir:
