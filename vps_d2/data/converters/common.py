@@ -295,6 +295,7 @@ class SplitContext:
     label_fn: Optional[Callable]  # None for a split without labels
     fingerprint: Dict  # options that change label outputs; a record with another one is redone
     link: str = "copy"
+    frame_fn: Optional[Callable] = None  # frame_fn(src, dst) instead of place_file (e.g. resize)
     crowd: bool = False
     strict: bool = False
     checkpoint_every: int = 25
@@ -338,7 +339,10 @@ def convert_video(plan: Dict, ctx: SplitContext, progress: Optional[Callable] = 
     for fr in plan["frames"]:
         dst = os.path.join(paths["image_root"], fr["name"])
         if not os.path.exists(dst):
-            place_file(fr["src"], dst, ctx.link)
+            if ctx.frame_fn is not None:
+                ctx.frame_fn(fr["src"], dst)
+            else:
+                place_file(fr["src"], dst, ctx.link)
             copied += 1
         for src, extra_dst in fr.get("extra", ()):
             if not os.path.exists(extra_dst):
