@@ -164,6 +164,9 @@ def add_evaluation_config(cfg: CN) -> None:
     # Also write the Cityscapes-VPS submission files (pred.json + pan_pred/) into the evaluator's
     # output folder (the only output for a split without ground truth).
     cfg.TEST.VPQ.WRITE_SUBMISSION = False
+    # Layout of those files: "cityscapes-vps", "vipseg" or "kitti-step" (vps_d2/evaluation/
+    # export.py); "" = the dataset's (its benchmark's official layout, else cityscapes-vps).
+    cfg.TEST.VPQ.SUBMISSION_FORMAT = ""
     # Also write PNG plots of VPQ against k and of per-class VPQ beside vpq_results.json.
     cfg.TEST.VPQ.WRITE_PLOTS = False
 

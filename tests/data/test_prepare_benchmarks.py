@@ -16,15 +16,14 @@ from PIL import Image
 from vps_d2.data.categories import KITTI_STEP_CATEGORIES, VIPSEG_CATEGORIES
 from vps_d2.data.datasets.cityscapes_vps import split_paths
 from vps_d2.data.panoptic_io import read_panoptic_png
-from vps_d2.evaluation.step_io import write_step_png
 
 from ..common import REPO
+from .benchmark_fixtures import write_kitti_step_release, write_vipseg_release
 
 sys.path.insert(0, os.path.join(REPO, "datasets"))
 import prepare_kitti_step  # noqa: E402
 import prepare_vipseg  # noqa: E402
 
-H, W = 6, 10
 
 
 def run(cli, argv):
@@ -61,29 +60,10 @@ def assert_same_partition(test, labels, maps, anns):
 
 
 class TestPrepareKittiStep(unittest.TestCase):
-    """Sequence 0002 (val), 3 frames: road, a car (instance 1) moving right, a person crowd
-    (instance 0), a second car from frame 1 on, void."""
-
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="vps_d2_kitti_")
-        self.labels = []
-        for t in range(3):
-            sem = np.zeros((H, W), np.int64)  # road
-            inst = np.zeros((H, W), np.int64)
-            sem[0] = 255
-            sem[2:4, t:t + 3], inst[2:4, t:t + 3] = 13, 1
-            sem[4:, 7:], inst[4:, 7:] = 11, 0  # crowd
-            if t:
-                sem[5, :2], inst[5, :2] = 13, 300
-            write_step_png(os.path.join(self.tmp, "step", "panoptic_maps", "val", "0002",
-                                        f"{t:06d}.png"), sem, inst)
-            frame = os.path.join(self.tmp, "kitti", "training", "image_02", "0002", f"{t:06d}.png")
-            os.makedirs(os.path.dirname(frame), exist_ok=True)
-            Image.fromarray(np.full((H, W, 3), 40 * t, np.uint8)).save(frame)
-            key = np.stack([np.where(sem == 255, -1, sem), np.where(sem == 13, inst, 0)], -1)
-            self.labels.append(key)
-        self.argv = ["--step", os.path.join(self.tmp, "step"), "--images",
-                     os.path.join(self.tmp, "kitti"), "--out", os.path.join(self.tmp, "out")]
+        step, images, self.labels = write_kitti_step_release(self.tmp)
+        self.argv = ["--step", step, "--images", images, "--out", os.path.join(self.tmp, "out")]
 
     def tearDown(self):
         shutil.rmtree(self.tmp, ignore_errors=True)
@@ -112,29 +92,10 @@ class TestPrepareKittiStep(unittest.TestCase):
 
 
 class TestPrepareVipseg(unittest.TestCase):
-    """Video 'v_a' of 2 frames at 36x48 (made 720x960): wall (raw 1), a door (class 2: raw 300)
-    moving, a door without instance (raw 3), void (0); 'v_b' in train."""
-
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="vps_d2_vipseg_")
         root = os.path.join(self.tmp, "VIPSeg")
-        self.raw = []
-        for video, split in (("v_a", "val"), ("v_b", "train")):
-            for t in range(2):
-                mask = np.ones((36, 48), np.uint16)
-                mask[:4] = 0
-                mask[10:20, 5 + 10 * t:15 + 10 * t] = 300
-                mask[30:, 40:] = 3
-                for folder, name, arr in (("panomasks", f"{t:05d}.png", mask),
-                                          ("imgs", f"{t:05d}.jpg",
-                                           np.full((36, 48, 3), 90, np.uint8))):
-                    path = os.path.join(root, folder, video, name)
-                    os.makedirs(os.path.dirname(path), exist_ok=True)
-                    Image.fromarray(arr).save(path)
-                if split == "val":
-                    self.raw.append(mask)
-            with open(os.path.join(root, f"{split}.txt"), "a") as f:
-                f.write(video + "\n")
+        self.raw = write_vipseg_release(root)
         self.argv = ["--vipseg", root, "--out", os.path.join(self.tmp, "out")]
 
     def tearDown(self):

@@ -45,10 +45,14 @@ VIPER_EVAL_OPTIONS = {"vpq_excluded_category_ids": [11], "vpq_min_gt_area": 32 *
 
 
 def preset_options(name: str) -> dict:
-    """Evaluator metadata of a benchmark preset (``vps_d2.evaluation.presets``): windows and STQ
-    convention; every frame is annotated (λ = 1)."""
+    """Evaluator metadata of a benchmark preset (``vps_d2.evaluation.presets``): windows, STQ
+    convention and the layout of exported predictions; every frame is annotated (λ = 1)."""
     p = PRESETS[name]
-    return {"vpq_window_sizes": list(p.window_sizes), "stq_convention": p.stq_convention}
+    return {
+        "vpq_window_sizes": list(p.window_sizes),
+        "stq_convention": p.stq_convention,
+        "submission_format": p.layout,
+    }
 
 
 def _prepare_hint(dataset: str, root: str, split: str) -> str:
