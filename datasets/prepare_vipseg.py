@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Prepare VIPSeg in the unified video-panoptic format at 720p (124 classes; see datasets/README.md).
+"""Prepare VIPSeg in the unified video-panoptic format at 720p (124 classes; datasets/README.md).
 
 Examples:
     python datasets/prepare_vipseg.py --vipseg ~/data/VIPSeg --out datasets/vipseg

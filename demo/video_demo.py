@@ -36,8 +36,8 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", help="an .mp4 file for the overlay video, or a folder for one PNG per frame")
     p.add_argument("--save-panoptic", metavar="DIR", help="also save each frame's panoptic PNG and JSON here")
     p.add_argument("--format", choices=FORMATS, default=None,
-                   help="with --save-panoptic: write a benchmark's official submission layout instead "
-                   "(the video is named after --input)")
+                   help="with --save-panoptic: write a benchmark's official submission layout "
+                   "instead (the video is named after --input)")
     p.add_argument("--confidence-threshold", type=float, default=None, help="minimum detection score")
     p.add_argument("--fps", type=float, default=17.0, help="frame rate of frame folders and globs")
     p.add_argument("--opts", default=[], nargs=argparse.REMAINDER, help="config overrides: KEY VALUE ...")
@@ -71,8 +71,10 @@ def run(args) -> str:
     submission = None
     if args.save_panoptic and args.format:
         to_dataset = {c: d for d, c in meta.stuff_dataset_id_to_contiguous_id.items()}
-        submission = make_writer(args.format, args.save_panoptic, list(meta.thing_dataset_id_to_contiguous_id))
-        video = "0001" if args.format == "cityscapes-vps" or args.webcam else _video_name(args.input)
+        things = list(meta.thing_dataset_id_to_contiguous_id)
+        submission = make_writer(args.format, args.save_panoptic, things)
+        cityscapes = args.format == "cityscapes-vps"
+        video = "0001" if cityscapes or args.webcam else _video_name(args.input)
     frames, ok = 0, False
     start = time.time()
     try:
@@ -87,8 +89,8 @@ def run(args) -> str:
                 atomic_write_image(os.path.join(args.output, f"{name}.png"), overlay[:, :, ::-1])
             if submission is not None:
                 cats = [(s["id"], to_dataset[s["category_id"]]) for s in segments]
-                submission.add(video, f"{video}_{frames + 1:04d}_{name}" if args.format == "cityscapes-vps"
-                               else name, ids, cats)
+                frame_name = f"{video}_{frames + 1:04d}_{name}" if cityscapes else name
+                submission.add(video, frame_name, ids, cats)
             elif args.save_panoptic:
                 write_panoptic_png(os.path.join(args.save_panoptic, f"{name}.png"), ids)
                 atomic_write_json(os.path.join(args.save_panoptic, f"{name}.json"), {"segments_info": segments})

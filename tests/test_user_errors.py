@@ -62,7 +62,8 @@ class TestUserErrors(unittest.TestCase):
         with self.assertRaises(ValueError):
             run_cli("prepare_x.py", bug)
         code, err = run_quietly(run_cli, "prepare_x.py", user)
-        self.assertEqual((code, err.strip()), (2, "prepare_x.py: error: release/x.json does not exist"))
+        self.assertEqual((code, err.strip()),
+                         (2, "prepare_x.py: error: release/x.json does not exist"))
 
 
 if __name__ == "__main__":

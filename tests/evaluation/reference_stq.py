@@ -9,8 +9,8 @@ Per frame, both maps become panoptic labels ``class << 16 | instance`` (void: cl
   the void column included as a class;
 * association, per video: ground-truth tracks are thing labels whose instance is not 0 (instance 0
   of a thing class is crowd); predicted tracks are predicted thing labels outside ground-truth
-  crowd; AQ sums, per ground-truth track, ``Σ_p |p∩g|² / |p∪g| / |g|``, over all videos, divided
-  by the number of ground-truth tracks.
+  crowd; AQ sums, per ground-truth track, ``Σ_p |p∩g|² / |p∪g| / |g|``, over all videos,
+  divided by the number of ground-truth tracks.
 """
 from collections import defaultdict
 
@@ -42,7 +42,8 @@ def official_stq(videos, isthing):
                 y_true[f["gt"] == s["id"]] = (s["category_id"] << SHIFT) | inst
             y_pred = np.full(f["pred"].shape, VOID << SHIFT, np.int64)
             for s in f["pred_segments"]:
-                y_pred[f["pred"] == s["id"]] = (s["category_id"] << SHIFT) | (1 + order[("p", s["id"])])
+                inst = 1 + order[("p", s["id"])]
+                y_pred[f["pred"] == s["id"]] = (s["category_id"] << SHIFT) | inst
             sem_t, sem_p = y_true >> SHIFT, y_pred >> SHIFT
             sem_t = np.where(sem_t == VOID, C, sem_t)
             sem_p = np.where(sem_p == VOID, C, sem_p)

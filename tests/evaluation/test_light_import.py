@@ -14,8 +14,8 @@ CHECK = (
 
 class TestLightImport(unittest.TestCase):
     def test_scorer_imports_no_torch(self):
-        out = subprocess.run([sys.executable, "-c", CHECK], cwd=REPO, capture_output=True, text=True,
-                             check=True).stdout
+        out = subprocess.run([sys.executable, "-c", CHECK], cwd=REPO, capture_output=True,
+                             text=True, check=True).stdout
         self.assertEqual(out.strip(), "[]")
 
     def test_evaluator_still_reachable(self):

@@ -1,10 +1,10 @@
-"""KITTI-STEP panoptic PNGs: per-sequence folders ``<sequence>/<frame>.png`` whose red channel is the
-semantic class (255 = void) and whose instance id is ``G·256 + B`` (0 on a thing = crowd), for the
-ground truth and for predictions alike (the STEP benchmark's layout).
+"""KITTI-STEP panoptic PNGs: per-sequence folders ``<sequence>/<frame>.png`` whose red channel is
+the semantic class (255 = void) and whose instance id is ``G·256 + B`` (0 on a thing = crowd), for
+the ground truth and for predictions alike (the STEP benchmark's layout).
 
-The scorer works on segment ids, so a pixel becomes the id ``(class + 1)·2¹⁶ + instance`` (instance
-0 for a stuff class, whose segment is the class), 0 where void: one segment per (class, instance),
-as deeplab2's STEP evaluation keys its tracks by ``class << 16 | instance``.
+The scorer works on segment ids, so a pixel becomes the id ``(class + 1)·2¹⁶ + instance``
+(instance 0 for a stuff class, whose segment is the class), 0 where void: one segment per (class,
+instance), as deeplab2's STEP evaluation keys its tracks by ``class << 16 | instance``.
 """
 
 import os
@@ -78,11 +78,12 @@ def count_pairs(
 ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(gt id, pred id, pixels) of every overlapping pair of two id maps of equal size, given the
     sorted distinct ids of each."""
+    P = pred_present.size
     g = np.searchsorted(gt_present, gt_ids)
     p = np.searchsorted(pred_present, pred_ids)
-    n = np.bincount((g * pred_present.size + p).ravel(), minlength=gt_present.size * pred_present.size)
+    n = np.bincount((g * P + p).ravel(), minlength=gt_present.size * P)
     flat = np.flatnonzero(n)
-    return gt_present[flat // pred_present.size], pred_present[flat % pred_present.size], n[flat]
+    return gt_present[flat // P], pred_present[flat % P], n[flat]
 
 
 def write_step_png(path: str, semantic: np.ndarray, instance: np.ndarray) -> None:

@@ -32,7 +32,8 @@ def _per_video(obj: Dict, path: str, what: str) -> Dict[str, List[Dict]]:
         raise sio.EvaluationInputError(f"{path}: expected an object with an 'annotations' list")
     out = {}
     for i, v in enumerate(obj["annotations"]):
-        if not isinstance(v, dict) or "video_id" not in v or not isinstance(v.get("annotations"), list):
+        v = v if isinstance(v, dict) else {}
+        if "video_id" not in v or not isinstance(v.get("annotations"), list):
             raise sio.EvaluationInputError(
                 f"{path}: annotation {i} is not a video entry, expected {{'video_id', "
                 f"'annotations': [...]}} ({what})"
@@ -45,7 +46,9 @@ def _stem(name) -> str:
     return os.path.splitext(os.path.basename(str(name)))[0]
 
 
-def _match(gt_frames: Sequence[Dict], preds: Sequence[Dict], video: str, pred_json: str) -> List[Dict]:
+def _match(
+    gt_frames: Sequence[Dict], preds: Sequence[Dict], video: str, pred_json: str
+) -> List[Dict]:
     """The predicted annotation of each ground-truth frame of a video."""
     for key in ("image_id", "file_name"):
         if preds and all(isinstance(p, dict) and key in p for p in preds):

@@ -23,7 +23,8 @@ Semantics are those of the released evaluator (``original_release_facts.md`` §5
 
 Speed: each frame is counted once. Ids are turned into compact per-video codes through a lookup
 table, and one 2-D histogram of (gt code, pred code) (``cv2.calcHist`` on uint8 codes, or a
-``np.bincount`` of ``gt_code·P + pred_code`` beyond 256 codes) gives the frame's intersection table.
+``np.bincount`` of ``gt_code·P + pred_code`` beyond 256 codes) gives the frame's intersection
+table.
 Every window's tube statistics are then formed from those small tables, never from pixels again.
 """
 
@@ -49,7 +50,7 @@ _IOU, _TP, _FP, _FN = range(4)
 
 # Internal codes: 0 = an id listed in no segment list of the video, 1 = void (id 0), 2.. = listed.
 _UNLISTED, _VOID, _FIRST = 0, 1, 2
-_LUT_SIZE = 1 << 24  # ids of RGB-encoded PNGs; larger ids (in-memory predictions) take a slower path
+_LUT_SIZE = 1 << 24  # ids of RGB PNGs; larger ids (in-memory predictions) take a slower path
 _MAX_DENSE_BINS = 1 << 23  # above this many (gt, pred) code pairs a frame is counted by sorting
 _MAX_HIST_PIXELS = 1 << 24  # cv2.calcHist counts in float32: exact below 2^24 pixels per bin
 _MAX_SMALL_CODES = 256  # codes per side that fit uint8 code maps

@@ -46,7 +46,8 @@ def step_labels(inputs: Dict, ctx: SplitContext):
     issues = []
     unknown = (cat_map >= len(KITTI_STEP_CATEGORIES)) & (cat_map != VOID)
     if unknown.any():
-        issues.append((UNKNOWN_CLASS, int(unknown.sum()), f"class {int(cat_map[unknown][0])} in {path}"))
+        example = f"class {int(cat_map[unknown][0])} in {path}"
+        issues.append((UNKNOWN_CLASS, int(unknown.sum()), example))
         cat_map[unknown] = VOID
     number = rgb[..., 1].astype(np.int64) * 256 + rgb[..., 2]
     inst_map = np.where(_THING[cat_map] & (number > 0), number, -1)

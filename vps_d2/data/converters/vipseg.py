@@ -73,7 +73,8 @@ def vipseg_labels(inputs: Dict, ctx: SplitContext):
     issues = []
     unknown = (raw > 0) & ((cls < 0) | (cls >= _NUM))
     if unknown.any():
-        issues.append((UNKNOWN_CLASS, int(unknown.sum()), f"value {int(raw[unknown][0])} in {path}"))
+        example = f"value {int(raw[unknown][0])} in {path}"
+        issues.append((UNKNOWN_CLASS, int(unknown.sum()), example))
     valid = (raw > 0) & ~unknown
     cat_map = np.where(valid, cls, VOID).astype(np.uint8)
     inst_map = np.where(valid & _THING[np.clip(cls, 0, _NUM - 1)], raw, -1)
@@ -107,12 +108,11 @@ def plan_split(vipseg: str, split: str) -> Tuple[List[Dict], Dict[int, str]]:
         if len(frames) >= FRAME_ID_BASE:
             raise ConversionError(f"video {name} has {len(frames)} frames; at most "
                                   f"{FRAME_ID_BASE - 1} fit the frame ids")
-        missing = [f for f in frames
-                   if not os.path.isfile(os.path.join(masks, name, os.path.splitext(f)[0] + ".png"))]
+        mask_of = {f: os.path.join(masks, name, os.path.splitext(f)[0] + ".png") for f in frames}
+        missing = [f for f in frames if not os.path.isfile(mask_of[f])]
         if missing:
-            raise ConversionError(
-                f"{len(missing)} frame(s) of video '{name}' have no mask, e.g. "
-                f"{os.path.join(masks, name, os.path.splitext(missing[0])[0] + '.png')}")
+            raise ConversionError(f"{len(missing)} frame(s) of video '{name}' have no mask, "
+                                  f"e.g. {mask_of[missing[0]]}")
         plan = {"video": v, "frames": [], "annotated": []}
         for f, frame in enumerate(frames, 1):
             stem = f"{CITY}_{name}_{os.path.splitext(frame)[0]}"
@@ -122,7 +122,7 @@ def plan_split(vipseg: str, split: str) -> Tuple[List[Dict], Dict[int, str]]:
             plan["annotated"].append({
                 "f": f, "image_id": image_id, "image_file_name": image_id + ".jpg",
                 "png_name": image_id + ".png",
-                "inputs": {"mask": os.path.join(masks, name, os.path.splitext(frame)[0] + ".png")}})
+                "inputs": {"mask": mask_of[frame]}})
         plans.append(plan)
         names[v] = name
     return plans, names
