@@ -18,6 +18,9 @@ from vps_d2.evaluation.__main__ import main as score_main
 from vps_d2.evaluation.step_io import write_step_png
 from vps_d2.utils.panoptic_ids import id_to_rgb
 
+from .dataset_files import write_gt_split, write_submission
+from .helpers import frame
+
 R, C, P, V = 0, 13, 11, 255  # KITTI-STEP road (stuff), car, person (things), void
 
 
@@ -56,6 +59,63 @@ class PresetCase(unittest.TestCase):
 
     def path(self, *parts):
         return os.path.join(self.tmp, *parts)
+
+
+class TestCityscapesVps(PresetCase):
+    def test_id_switch_by_hand(self):
+        # 4 annotated frames of 1x4: a thing (class 3, gt id 7) on the left, stuff (class 0) on the
+        # right; the prediction is exact but the thing's id switches 70 -> 71 at frame 2.
+        # k = 0: all TP -> 1.  k = 5 (2 frames): windows 01 and 23 TP; 12: IoU 2/4 not > 1/2 ->
+        #   FN + 2 FP: thing 2/(2 + 1 + 1/2) = 4/7 -> VPQ^5 = (4/7 + 1)/2 = 11/14.
+        # k = 10 (3 frames): each window one TP of IoU 4/6 and one FP: (4/3)/(2 + 1) = 4/9 ->
+        #   13/18.  k = 15: 4/8 not > 1/2: FN + 2 FP -> 0 -> 1/2.
+        # VPQ = (1 + 11/14 + 13/18 + 1/2)/4 = 379/504.
+        video = []
+        for t in range(4):
+            pid = 70 if t < 2 else 71
+            video.append(frame([[7, 7, 1, 1]], {7: 3, 1: 0}, [[pid, pid, 10, 10]], {pid: 3, 10: 0}))
+        gt = write_gt_split(self.path("gt"), "val", [video])
+        sub = write_submission(self.path("sub"), [video])
+        code, r, err = run_scorer(["--preset", "cityscapes-vps", "--gt-json", gt["gt_json"],
+                                   "--gt-dir", gt["gt_dir"], "--pred-json", sub["pred_json"],
+                                   "--pred-dir", sub["pred_dir"]])
+        self.assertEqual(code, 0, err)
+        self.assertEqual((r["window_sizes"], r["stride"], r["stq_convention"]),
+                         ([0, 5, 10, 15], 5, "paper"))
+        for k, expected in (("0", 1), ("5", 11 / 14), ("10", 13 / 18), ("15", 1 / 2)):
+            self.assertAlmostEqual(r["per_k"][k]["VPQ"], 100 * expected, delta=1e-6, msg=k)
+        self.assertAlmostEqual(r["VPQ"], 100 * 379 / 504, delta=1e-6)
+
+
+class TestViper(PresetCase):
+    def test_rules_by_hand(self):
+        # One 32x64 frame, VIPER ids: sky (0) 32x32, mobilebarrier (11, excluded) 32x24, car (19)
+        # 32x8 = 256 px < 32² (ignored: no FN, its exact prediction is a FP). Predicted exactly.
+        # VPQ^0 = mean(sky 1, car 0) = 1/2 (class 11 left out); SQ = 1 (all three classes exact,
+        # none excluded from SQ); AQ = 1 (STQ has no area rule).
+        cats = [{"id": c, "name": f"c{c}", "isthing": int(c >= 13)} for c in range(23)]
+        gt_ids = np.zeros((32, 64), np.int64)
+        gt_ids[:, :32], gt_ids[:, 32:56], gt_ids[:, 56:] = 1, 2, 3
+        write_rgb_ids(self.path("gt", "0001_0001_viper_001_00001.png"), gt_ids)
+        write_rgb_ids(self.path("pred", "0001_0001_viper_001_00001.png"), gt_ids * 10)
+        gt = {"images": [], "categories": cats, "annotations": [
+            {"image_id": "0001_0001_viper_001_00001", "file_name": "0001_0001_viper_001_00001.png",
+             "segments_info": [{"id": 1, "category_id": 0}, {"id": 2, "category_id": 11},
+                               {"id": 3, "category_id": 19}]}]}
+        pred = {"annotations": [{"image_id": "0001_0001_viper_001_00001", "segments_info": [
+            {"id": 10, "category_id": 0}, {"id": 20, "category_id": 11},
+            {"id": 30, "category_id": 19}]}]}
+        for name, obj in (("gt.json", gt), ("pred.json", pred)):
+            with open(self.path(name), "w") as f:
+                json.dump(obj, f)
+        code, r, err = run_scorer(["--preset", "viper", "--gt-json", self.path("gt.json"),
+                                   "--gt-dir", self.path("gt"), "--pred-json",
+                                   self.path("pred.json"), "--pred-dir", self.path("pred")])
+        self.assertEqual(code, 0, err)
+        self.assertEqual((r["window_sizes"], r["stride"]), ([0, 4, 9, 14], 1))
+        self.assertEqual((r["VPQ"], r["VPQ_th"], r["VPQ_st"]), (50.0, 0.0, 100.0))
+        self.assertTrue(r["per_class"][11]["excluded"])
+        self.assertEqual((r["SQ"], r["AQ"]), (100.0, 100.0))
 
 
 class TestKittiStep(PresetCase):
