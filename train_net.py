@@ -19,6 +19,7 @@ from detectron2.utils.logger import setup_logger
 
 from vps_d2.config import merge_user_config
 from vps_d2.engine import VPSCheckpointer, VPSTrainer
+from vps_d2.utils.errors import UserError
 
 
 def setup(args):
@@ -54,7 +55,7 @@ def invoke_main() -> int:
     try:
         launch(main, args.num_gpus, num_machines=args.num_machines, machine_rank=args.machine_rank,
                dist_url=args.dist_url, args=(args,))
-    except (FileNotFoundError, KeyError, ValueError) as e:  # user errors: config keys, data, weights
+    except UserError as e:  # raised where input is checked; anything else is a bug: traceback
         if comm.get_world_size() > 1:
             raise
         print(f"train_net.py: error: {user_message(e)}", file=sys.stderr)
@@ -65,7 +66,7 @@ def invoke_main() -> int:
 def user_message(e: Exception) -> str:
     """The one-line message of a user error. torch re-raises an error of a DataLoader worker with
     the worker's traceback in its message; the original message is that traceback's last line."""
-    text = str(e.args[0] if isinstance(e, KeyError) and e.args else e)
+    text = str(e)
     if "\nOriginal Traceback" in text:
         text = text.rstrip().splitlines()[-1].split(": ", 1)[-1]
     return text

@@ -209,7 +209,7 @@ def worker(args) -> None:
     """Measure one (model, task, precision); print ``RESULT {json}`` as the last line."""
     import torch
 
-    import vps_d2  # noqa: F401  (registers the vps_d2 architectures)
+    import vps_d2.modeling  # noqa: F401  (registers the vps_d2 architectures)
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -161,6 +161,22 @@ def generate(root, videos, frames, H, W, seed):
     return paths
 
 
+def reuse_case(root, case):
+    """The paths of a case generated earlier into ``root`` (``--keep``) with the same options."""
+    try:
+        with open(os.path.join(root, "case.json")) as fh:
+            if json.load(fh) != case:
+                return None
+    except (OSError, ValueError):
+        return None
+    return {
+        "gt_json": os.path.join(root, "gt.json"),
+        "gt_dir": os.path.join(root, "panoptic_video"),
+        "pred_json": os.path.join(root, "sub", "pred.json"),
+        "pred_dir": os.path.join(root, "sub", "pan_pred"),
+    }
+
+
 def _tree_rss(pid):
     """Proportional resident memory (bytes) of ``pid`` and its descendants, from /proc."""
     children = {}
@@ -202,15 +218,17 @@ def run_scorer(paths, workers):
         [sys.executable, "-W", "ignore", "-c", code], cwd=REPO, stdout=subprocess.PIPE
     )
     peak = [0]
+    done = threading.Event()
 
-    def sample():
-        while workers > 1 and proc.poll() is None:
+    def sample():  # never proc.poll(): it would reap the child before os.wait4 reads its usage
+        while workers > 1 and not done.is_set():
             peak[0] = max(peak[0], _tree_rss(proc.pid))
             time.sleep(0.05)
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     out = proc.stdout.read()
+    done.set()
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     wall = time.perf_counter() - start
@@ -304,7 +322,8 @@ def main():
     ap.add_argument("--frames", type=int, default=6)
     ap.add_argument("--height", type=int, default=1024)
     ap.add_argument("--width", type=int, default=2048)
-    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--workers", type=int, default=None,
+                    help="scorer processes (default: the scorer's, one per core, at most 8)")
     ap.add_argument(
         "--reference-videos",
         type=int,
@@ -315,12 +334,22 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--keep", metavar="DIR", help="generate into DIR and keep it")
     args = ap.parse_args()
+    if args.workers is None:
+        from vps_d2.evaluation.scoring import default_workers
+
+        args.workers = default_workers()
     root = args.keep or tempfile.mkdtemp(prefix="bench_vpq_")
     t = time.perf_counter()
-    paths = generate(root, args.videos, args.frames, args.height, args.width, args.seed)
+    case = {k: getattr(args, k) for k in ("videos", "frames", "height", "width", "seed")}
+    paths = reuse_case(root, case) or generate(
+        root, args.videos, args.frames, args.height, args.width, args.seed
+    )
+    with open(os.path.join(root, "case.json"), "w") as fh:
+        json.dump(case, fh)
     print(
         f"case: {args.videos} videos x {args.frames} frames at {args.height}x{args.width} "
-        f"(generated in {time.perf_counter() - t:.0f} s, {root})"
+        f"(ready in {time.perf_counter() - t:.0f} s, {root})",
+        flush=True,
     )
 
     # Best of --repeat runs, interleaved: the machine may be shared, and the minimum is the
@@ -330,6 +359,11 @@ def main():
         runs["dec"].append(decode_only(paths))
         runs[1].append(run_scorer(paths, 1))
         runs[args.workers].append(run_scorer(paths, args.workers))
+        print(
+            f"  run: decode {runs['dec'][-1][0]:.2f} s, scorer 1 process {runs[1][-1][0]:.2f} s, "
+            f"{args.workers} workers {runs[args.workers][-1][0]:.2f} s",
+            flush=True,
+        )
     dec, n_png = min(runs["dec"])
     s1, w1 = min(r[0] for r in runs[1]), min(r[1] for r in runs[1])
     rss1, res1 = max(r[2] for r in runs[1]), runs[1][0][4]
@@ -342,6 +376,7 @@ def main():
     assert abs(res1["VPQ"] - resw["VPQ"]) < 1e-9
     nref = min(args.reference_videos, args.videos)
     tref, ref_stats = run_reference(paths, nref)
+    print(f"  straightforward implementation: {tref:.2f} s on {nref} videos", flush=True)
     # the scorer's statistics on those videos equal the straightforward implementation's
     from vps_d2.evaluation.scoring import build_jobs, score_video
 
@@ -375,9 +410,12 @@ def main():
     print(f"{'':58s} {'time':>10s} {'peak RSS':>9s} {'tree PSS':>9s}")
     for r in rows:
         print(f"{r[0]:58s} {r[1]:>10s} {r[2]:>9s} {r[3]:>9s}")
+    released = tref * args.videos / nref
     print(
         f"scorer / decode: {s1 / dec:.2f}x (1 process), {sw / dec:.2f}x ({args.workers} workers); "
-        f"speed-up over the straightforward implementation: {tref * args.videos / nref / s1:.0f}x"
+        f"speed-up over the straightforward implementation: {released / s1:.0f}x (1 process), "
+        f"{released / sw:.0f}x ({args.workers} workers)"
+        + (f"; scorer ({args.workers} workers) / hotcoco PQ only: {sw / hc[0]:.2f}x" if hc else "")
     )
     print(f"(scorer wall time including Python/torch start-up: {w1:.2f} s and {ww:.2f} s)")
     print(

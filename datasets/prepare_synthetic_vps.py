@@ -14,6 +14,7 @@ from vps_d2.data.datasets.cityscapes_vps import split_paths
 from vps_d2.data.synthetic import (
     format_statistics, generator_stamp, split_state, split_statistics, write_synthetic_split,
 )
+from vps_d2.utils.errors import UserError
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -44,13 +45,8 @@ def main(argv=None) -> int:
         print(f"regenerating synthetic_vps {args.split} in {args.root}: {reason}")
     try:
         stats = write_synthetic_split(args.root, args.split, **kwargs)
-    except ValueError as e:
+    except UserError as e:
         print(f"prepare_synthetic_vps.py: error: {e}", file=sys.stderr)
-        return 2
-    except OSError as e:
-        reason = f"{e.strerror}: {e.filename}" if e.filename else e
-        print(f"prepare_synthetic_vps.py: error: --root {args.root}: cannot write the split there "
-              f"({reason}), expected a writable folder", file=sys.stderr)
         return 2
     print(f"wrote synthetic_vps {args.split} to {args.root}")
     print(format_statistics(stats))

@@ -22,6 +22,8 @@ from vps_d2.config import merge_user_config
 from vps_d2.data.panoptic_io import write_panoptic_png
 from vps_d2.engine.predictor import VideoPanopticPredictor
 from vps_d2.utils.file_io import atomic_write_image, atomic_write_json
+from vps_d2.evaluation.export import FORMATS, make_writer
+from vps_d2.utils.errors import UserError
 from vps_d2.utils.video_io import AtomicVideoWriter, InputError, open_frames
 from vps_d2.utils.video_visualizer import VideoPanopticVisualizer
 
@@ -33,6 +35,9 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--webcam", action="store_true", help="read from the first camera")
     p.add_argument("--output", help="an .mp4 file for the overlay video, or a folder for one PNG per frame")
     p.add_argument("--save-panoptic", metavar="DIR", help="also save each frame's panoptic PNG and JSON here")
+    p.add_argument("--format", choices=FORMATS, default=None,
+                   help="with --save-panoptic: write a benchmark's official submission layout "
+                   "instead (the video is named after --input)")
     p.add_argument("--confidence-threshold", type=float, default=None, help="minimum detection score")
     p.add_argument("--fps", type=float, default=17.0, help="frame rate of frame folders and globs")
     p.add_argument("--opts", default=[], nargs=argparse.REMAINDER, help="config overrides: KEY VALUE ...")
@@ -63,6 +68,13 @@ def run(args) -> str:
     writer = AtomicVideoWriter(args.output, source.fps) if to_video else None
     if args.output and not to_video:
         os.makedirs(args.output, exist_ok=True)
+    submission = None
+    if args.save_panoptic and args.format:
+        to_dataset = {c: d for d, c in meta.stuff_dataset_id_to_contiguous_id.items()}
+        things = list(meta.thing_dataset_id_to_contiguous_id)
+        submission = make_writer(args.format, args.save_panoptic, things)
+        cityscapes = args.format == "cityscapes-vps"
+        video = "0001" if cityscapes or args.webcam else _video_name(args.input)
     frames, ok = 0, False
     start = time.time()
     try:
@@ -75,7 +87,11 @@ def run(args) -> str:
                 writer.write(overlay)
             elif args.output:
                 atomic_write_image(os.path.join(args.output, f"{name}.png"), overlay[:, :, ::-1])
-            if args.save_panoptic:
+            if submission is not None:
+                cats = [(s["id"], to_dataset[s["category_id"]]) for s in segments]
+                frame_name = f"{video}_{frames + 1:04d}_{name}" if cityscapes else name
+                submission.add(video, frame_name, ids, cats)
+            elif args.save_panoptic:
                 write_panoptic_png(os.path.join(args.save_panoptic, f"{name}.png"), ids)
                 atomic_write_json(os.path.join(args.save_panoptic, f"{name}.json"), {"segments_info": segments})
             if args.webcam and args.output is None:
@@ -90,17 +106,24 @@ def run(args) -> str:
     finally:
         if writer is not None:
             writer.close(success=ok)
+    if submission is not None:
+        submission.close()
     where = args.output or "(no --output)"
     return f"{frames} frames at {source.fps:g} fps -> {where} ({time.time() - start:.1f} s)"
+
+
+def _video_name(spec: str) -> str:
+    """A video's name in the submission layouts: the file or folder name of --input."""
+    base = os.path.basename(os.path.normpath(spec.split("*")[0])) or "video"
+    return os.path.splitext(base)[0]
 
 
 def main(argv=None) -> int:
     args = get_parser().parse_args(argv)
     try:
         print(run(args))
-    except (ValueError, OSError, KeyError) as e:  # user errors: InputError, config, weights, frames
-        msg = e.args[0] if isinstance(e, KeyError) and e.args else e
-        print(f"video_demo.py: error: {msg}", file=sys.stderr)
+    except UserError as e:  # raised where input is checked; anything else is a bug: traceback
+        print(f"video_demo.py: error: {e}", file=sys.stderr)
         return 2
     return 0
 

@@ -2,7 +2,7 @@ import unittest
 
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
-import vps_d2  # noqa: F401
+import vps_d2.config  # noqa: F401  (registers the datasets and model components)
 
 NAMES = [
     "cityscapes_vps_train", "cityscapes_vps_val", "cityscapes_vps_test",

@@ -1,11 +1,16 @@
 """vps_d2: VPSNet++ video panoptic segmentation as a Detectron2 extension.
 
-Importing the package registers its components: the datasets (``DatasetCatalog`` /
-``MetadataCatalog``), the meta-architecture ``VPSNet``, ``TrackROIHeads``, ``UPSNetSemanticHead``
-and vps_d2's own registries (flow sources, fuse heads, track heads).
+``import vps_d2`` is light (no torch, no detectron2), so that the offline scorer
+(``vps_d2.evaluation``) and its worker processes start fast; subpackages load when first used
+(``vps_d2.modeling``, ``vps_d2.add_vps_config``, ...). Components register when their module is
+imported: ``vps_d2.data.datasets`` registers the datasets (``DatasetCatalog`` /
+``MetadataCatalog``), ``vps_d2.modeling`` the meta-architecture ``VPSNet``, ``TrackROIHeads``,
+``UPSNetSemanticHead`` and vps_d2's own registries. ``vps_d2.config`` (``add_vps_config``, where
+every entry point starts) imports both, so a config built with it finds every component.
 """
 __version__ = "0.1.0"
 
+import importlib
 import warnings
 
 # detectron2 0.7 / fvcore call torch.jit.script at import, deprecated in torch 2.14; the warning says
@@ -13,7 +18,13 @@ import warnings
 warnings.filterwarnings("ignore", message=r"`torch.jit.script` is deprecated", category=FutureWarning)
 warnings.filterwarnings("ignore", message=r"pkg_resources is deprecated", category=UserWarning)
 
-from . import data  # noqa: F401  (registers the datasets)
-from . import evaluation  # noqa: F401  (VPQEvaluator)
-from . import modeling  # noqa: F401  (registers the model components)
-from .config import add_vps_config  # noqa: F401
+_SUBPACKAGES = ("config", "data", "engine", "evaluation", "layers", "modeling", "tracking", "utils")
+
+
+def __getattr__(name: str):
+    """Import a subpackage (or ``add_vps_config``) on first use (PEP 562)."""
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f".{name}", __name__)
+    if name == "add_vps_config":
+        return importlib.import_module(".config", __name__).add_vps_config
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -6,6 +6,8 @@ equation it implements ("§V-D1" refers to the VPSNet++ paper in ``shared/paper`
 import yaml
 from detectron2.config import CfgNode as CN
 
+from .utils.errors import UserError
+
 
 def add_vps_config(cfg: CN) -> None:
     """Add every vps_d2 key to ``cfg`` (in place). Call before ``merge_from_file``."""
@@ -21,15 +23,15 @@ def add_vps_config(cfg: CN) -> None:
 
 def merge_user_config(cfg: CN, path: str, opts) -> None:
     """``merge_from_file(path)`` then ``merge_from_list(opts)``; a broken YAML file, an unknown key
-    or a bad value becomes one ValueError naming the file (yacs reports unknown keys with assert),
+    or a bad value becomes one UserError naming the file (yacs reports unknown keys with assert),
     so that the CLIs print it as one line (SPEC §8)."""
     try:
         cfg.merge_from_file(path)
         cfg.merge_from_list(opts)
     except yaml.YAMLError as e:
-        raise ValueError(f"config {path}: not valid YAML ({' '.join(str(e).split())})") from e
+        raise UserError(f"config {path}: not valid YAML ({' '.join(str(e).split())})") from e
     except (KeyError, AssertionError, ValueError) as e:
-        raise ValueError(f"config {path}: {e.args[0] if e.args else e}") from e
+        raise UserError(f"config {path}: {e.args[0] if e.args else e}") from e
 
 
 def add_video_input_config(cfg: CN) -> None:
@@ -159,9 +161,16 @@ def add_evaluation_config(cfg: CN) -> None:
     # lambda, a window spans k/lambda + 1 annotated frames. [] = the dataset's default
     # (0, lambda, 2 lambda, 3 lambda; 0, 4, 9, 14 when lambda = 1, i.e. VIPER, SPEC §9).
     cfg.TEST.VPQ.WINDOW_SIZES = []
+    # SQ convention of STQ: "paper" (mean IoU over classes) or "deeplab2" (the official STEP and
+    # VIPSeg evaluators: labelled pixels predicted void are one more class of IoU 0). "" = the
+    # dataset's (deeplab2 for vipseg_* and kitti_step_*, paper otherwise).
+    cfg.TEST.VPQ.STQ_CONVENTION = ""
     # Also write the Cityscapes-VPS submission files (pred.json + pan_pred/) into the evaluator's
     # output folder (the only output for a split without ground truth).
     cfg.TEST.VPQ.WRITE_SUBMISSION = False
+    # Layout of those files: "cityscapes-vps", "vipseg" or "kitti-step" (vps_d2/evaluation/
+    # export.py); "" = the dataset's (its benchmark's official layout, else cityscapes-vps).
+    cfg.TEST.VPQ.SUBMISSION_FORMAT = ""
     # Also write PNG plots of VPQ against k and of per-class VPQ beside vpq_results.json.
     cfg.TEST.VPQ.WRITE_PLOTS = False
 
@@ -244,8 +253,13 @@ def annotation_stride(cfg: CN, metadata) -> int:
     if stride > 0:
         return stride
     if not hasattr(metadata, "annotation_stride"):
-        raise ValueError(
+        raise UserError(
             f"dataset '{metadata.name}' has no 'annotation_stride' metadata; "
             "set INPUT.VIDEO.ANNOTATION_STRIDE to a positive number of frames"
         )
     return int(metadata.annotation_stride)
+
+
+# Every entry point builds its config here first: register the datasets and model components.
+from . import modeling  # noqa: E402,F401
+from .data import datasets  # noqa: E402,F401

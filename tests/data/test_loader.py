@@ -12,6 +12,7 @@ from vps_d2.data.dataset_mapper import read_segments
 from vps_d2.data.datasets.builtin import register_all
 from vps_d2.data.datasets.cityscapes_vps import load_cityscapes_vps_json, split_paths
 from vps_d2.data.panoptic_io import read_panoptic_png, write_panoptic_png
+from vps_d2.utils.errors import UserError
 
 from ..common import registered_synthetic, write_small_synthetic
 
@@ -111,11 +112,11 @@ class TestRegisteredDataset(unittest.TestCase):
         root = os.path.join(tempfile.gettempdir(), "vps_d2_no_such_dataset")
         register_all(root)  # every builtin name, under a root that does not exist
         try:
-            with self.assertRaisesRegex(FileNotFoundError, r"dataset 'synthetic_vps_val' is not prepared: "
+            with self.assertRaisesRegex(UserError, r"dataset 'synthetic_vps_val' is not prepared: "
                                         r".*im_all_info_val_city_vps.json does not exist.*Prepare it with: "
                                         r"python datasets/prepare_synthetic_vps.py --root .*synthetic_vps --split val"):
                 DatasetCatalog.get("synthetic_vps_val")
-            with self.assertRaisesRegex(FileNotFoundError, "prepare_cityscapes_vps.py --release DIR"):
+            with self.assertRaisesRegex(UserError, "prepare_cityscapes_vps.py --release DIR"):
                 DatasetCatalog.get("cityscapes_vps_train")
         finally:  # restore the registration of `import vps_d2`
             register_all(os.path.expanduser(os.getenv("DETECTRON2_DATASETS", "datasets")))

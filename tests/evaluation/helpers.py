@@ -35,7 +35,13 @@ def fast_stats(videos, frames_per_window, isthing, min_gt_area=0):
 
 
 def evaluate_videos(
-    videos, isthing, window_sizes=(0, 5, 10, 15), stride=5, excluded=(), min_gt_area=0
+    videos,
+    isthing,
+    window_sizes=(0, 5, 10, 15),
+    stride=5,
+    excluded=(),
+    min_gt_area=0,
+    stq_convention="paper",
 ):
     """The report (percent) of ``videos``; class c is category id c."""
     frames = [window_frames(k, stride) for k in window_sizes]
@@ -50,6 +56,7 @@ def evaluate_videos(
         list(excluded),
         len(videos),
         sum(len(v) for v in videos),
+        stq_convention,
     )
 
 

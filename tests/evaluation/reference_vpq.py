@@ -138,8 +138,9 @@ def pq_average(stats, isthing, excluded=()):
     return {k: (sum(v) / len(v) if v else 0.0) for k, v in res.items()}
 
 
-def stq(videos, isthing, excluded=()):
-    """(AQ, SQ, STQ) by per-pixel accumulation, as in the STEP reference implementation."""
+def stq(videos, isthing):
+    """(AQ, SQ, STQ) by per-pixel accumulation, as in the STEP reference implementation (only a
+    thing segment can be crowd)."""
     C = len(isthing)
     conf = np.zeros((C, C + 1), np.int64)
     aq_sum, num_tracks = 0.0, 0
@@ -157,7 +158,7 @@ def stq(videos, isthing, excluded=()):
             for i, (c, crowd) in gt_info.items():
                 m = f["gt"] == i
                 gt_cls[m] = c
-                gt_crowd[m] = bool(crowd)
+                gt_crowd[m] = bool(crowd) and bool(isthing[c])
             pred_cls = np.full(f["pred"].shape, -1)
             for i, c in pred_info.items():
                 pred_cls[f["pred"] == i] = c
@@ -187,7 +188,7 @@ def stq(videos, isthing, excluded=()):
     for c in range(C):
         tp = conf[c, c]
         union = conf[c, :].sum() + conf[:, c].sum() - tp
-        if union > 0 and c not in excluded:
+        if union > 0:
             ious.append(tp / union)
     sq = sum(ious) / len(ious) if ious else 0.0
     aq = aq_sum / num_tracks if num_tracks else 0.0

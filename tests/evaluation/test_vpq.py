@@ -192,6 +192,41 @@ class TestStq(unittest.TestCase):
         # semantic: gt class-1 pixels 3 (incl. crowd), all predicted class 1; void ignored
         self.assertAlmostEqual(r["SQ"], 100.0, places=9)
 
+    def test_crowd_on_stuff_does_not_shrink_the_predicted_track(self):
+        # Issue 14 item 3. gt row 0: stuff (1) marked iscrowd; row 1: thing (2). pred: a thing (3)
+        # on 2 px of row 0 and all of row 1; void on the rest of row 0.
+        # Only thing segments are crowd (deeplab2), so |p| = 6, |g| = 4, |p∩g| = 4:
+        # AQ = (1/4)(4*4/6) = 2/3 (it was 1 when the stuff crowd pixels left |p|).
+        # Semantic: stuff row: 0 right, 2 px thing, 2 px void -> IoU 0/(4) = 0;
+        # thing: tp 4, union 4 + 6 - 4 = 6 -> 2/3.
+        # paper SQ = (0 + 2/3)/2 = 1/3; deeplab2 adds void (2 labelled px predicted void) as a
+        # class of IoU 0: SQ = (0 + 2/3 + 0)/3 = 2/9.
+        video = [frame([[1, 1, 1, 1], [2, 2, 2, 2]], {1: (0, 1), 2: 1},
+                       [[3, 3, 0, 0], [3, 3, 3, 3]], {3: 1})]
+        paper = evaluate_videos([video], ISTHING, window_sizes=[0])
+        deeplab2 = evaluate_videos([video], ISTHING, window_sizes=[0], stq_convention="deeplab2")
+        for r in (paper, deeplab2):
+            self.assertAlmostEqual(r["AQ"], 100 * 2 / 3, places=9)
+        self.assertAlmostEqual(paper["SQ"], 100 / 3, places=9)
+        self.assertAlmostEqual(paper["STQ"], 100 * math.sqrt(2 / 9), places=9)
+        self.assertAlmostEqual(deeplab2["SQ"], 100 * 2 / 9, places=9)
+        self.assertAlmostEqual(deeplab2["STQ"], 100 * math.sqrt(4 / 27), places=9)
+        self.assertEqual(deeplab2["stq_convention"], "deeplab2")
+
+    def test_conventions_agree_without_predicted_void(self):
+        video = [frame([[1, 1, 5, 5]], {1: 0, 5: 1}, [[2, 2, 2, 8]], {2: 0, 8: 1})]
+        paper = evaluate_videos([video], ISTHING, window_sizes=[0])
+        deeplab2 = evaluate_videos([video], ISTHING, window_sizes=[0], stq_convention="deeplab2")
+        self.assertEqual(paper["SQ"], deeplab2["SQ"])
+
+    def test_an_excluded_class_stays_in_sq(self):
+        # VIPER's excluded class leaves the VPQ means only: no official STQ tool excludes a class.
+        # gt [stuff, stuff, thing, thing] predicted perfectly except the stuff as void: stuff IoU
+        # 0, thing 1 -> SQ 1/2 with or without class 0 excluded.
+        video = [frame([[1, 1, 5, 5]], {1: 0, 5: 1}, [[0, 0, 8, 8]], {8: 1})]
+        r = evaluate_videos([video], ISTHING, window_sizes=[0], excluded=[0])
+        self.assertAlmostEqual(r["SQ"], 50.0, places=9)
+
 
 class TestViperOptions(unittest.TestCase):
     def test_min_gt_area_uses_the_tube_area(self):

@@ -7,14 +7,17 @@ import json
 import os
 import tempfile
 import unittest
+from unittest import mock
 
 import numpy as np
 
 from vps_d2.data.panoptic_io import write_panoptic_png
+from vps_d2.evaluation import vpq
 from vps_d2.evaluation.stq import summarize_stq
 from vps_d2.evaluation.vpq import summarize_vpq
 
 from . import reference_vpq as ref
+from .reference_stq import official_stq
 from .helpers import fast_stats
 from .synthetic_videos import ISTHING, NUM_CLASSES, random_videos
 
@@ -56,6 +59,23 @@ class TestAgainstReference(unittest.TestCase):
         for seed in range(90, 95):
             self._compare(seed, height=60, width=80, num_objects=8)
 
+    def test_counting_paths_agree(self):
+        """uint8 codes + 2-D histogram, intp codes + bincount, and unsigned (PNG) id maps, whose
+        ids >= 2^24 are looked up by clipping, count the same."""
+        videos = random_videos(7, height=60, width=80, num_objects=8)
+        expected, _ = fast_stats(videos, FRAMES_PER_WINDOW, ISTHING)
+        with mock.patch.object(vpq, "_MAX_SMALL_CODES", 0):
+            wide, _ = fast_stats(videos, FRAMES_PER_WINDOW, ISTHING)
+        unsigned = [[dict(f, gt=f["gt"].astype(np.uint32), pred=f["pred"].astype(np.uint32))
+                     for f in v] for v in videos]
+        np.testing.assert_array_equal(wide, expected)
+        np.testing.assert_array_equal(fast_stats(unsigned, FRAMES_PER_WINDOW, ISTHING)[0], expected)
+        frame = unsigned[0][0]
+        frame["gt"][0, 0] = 1 << 24  # unlisted, like any id no segment lists
+        frame["pred"][0, 0] = (1 << 24) + 5  # unlisted on the map: an error
+        with self.assertRaisesRegex(ValueError, "segment id 16777221 is on the map"):
+            fast_stats(unsigned, FRAMES_PER_WINDOW, ISTHING)
+
     def test_stq_equals_reference(self):
         for seed in range(100, 115):
             videos = random_videos(seed)
@@ -65,6 +85,16 @@ class TestAgainstReference(unittest.TestCase):
             self.assertAlmostEqual(got["AQ"], aq, delta=1e-12)
             self.assertAlmostEqual(got["SQ"], sq, delta=1e-12)
             self.assertAlmostEqual(got["STQ"], stq_value, delta=1e-12)
+
+    def test_stq_deeplab2_convention_equals_official_algorithm(self):
+        for seed in range(115, 130):
+            videos = random_videos(seed)
+            _, stq = fast_stats(videos, [1], ISTHING)
+            got = summarize_stq(stq, "deeplab2")
+            aq, sq, stq_value = official_stq(videos, ISTHING)
+            self.assertAlmostEqual(got["AQ"], aq, delta=1e-12, msg=f"seed {seed}")
+            self.assertAlmostEqual(got["SQ"], sq, delta=1e-12, msg=f"seed {seed}")
+            self.assertAlmostEqual(got["STQ"], stq_value, delta=1e-12, msg=f"seed {seed}")
 
 
 @unittest.skipIf(hotcoco_panoptic is None, "hotcoco is not installed (optional k = 0 oracle)")

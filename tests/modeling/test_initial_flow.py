@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from vps_d2.modeling.flow import build_initial_flow
+from vps_d2.utils.errors import UserError
 
 from ..common import get_config
 
@@ -39,7 +40,7 @@ class TestInitialFlow(unittest.TestCase):
         self.assertAlmostEqual(float(flow[0, :, 4:-4].median()), 2.0, delta=0.3)
 
     def test_raft_loads_weights_from_a_path_and_never_downloads(self):
-        with self.assertRaisesRegex(FileNotFoundError, "MODEL.FLOW.WEIGHTS: RAFT weights file 'nope.pth' not found"):
+        with self.assertRaisesRegex(UserError, "MODEL.FLOW.WEIGHTS: RAFT weights file 'nope.pth' not found"):
             self.build("raft", WEIGHTS="nope.pth")
         from torchvision.models.optical_flow import raft_small
 

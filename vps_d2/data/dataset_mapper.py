@@ -24,6 +24,7 @@ from detectron2.data import detection_utils as utils
 from detectron2.data import transforms as T
 from detectron2.structures import BitMasks, Boxes, Instances
 
+from ..utils.errors import UserError
 from .flow import dis_flow
 from .frame_sampler import sample_reference, sample_target
 from .panoptic_io import read_panoptic_png
@@ -47,11 +48,11 @@ def read_frame(path: str, image_format: str) -> np.ndarray:
     try:
         return utils.read_image(path, format=image_format)
     except FileNotFoundError as e:
-        raise ValueError(
+        raise UserError(
             f"{path}: no such frame, expected every frame of the split's im_all_info JSON"
         ) from e
     except (OSError, SyntaxError) as e:
-        raise ValueError(f"{path}: cannot read the frame ({e}), expected a PNG or JPEG image") from e
+        raise UserError(f"{path}: cannot read the frame ({e}), expected a PNG or JPEG image") from e
 
 
 def read_segments(path: str, segments_info: List[Dict]) -> np.ndarray:
@@ -60,7 +61,7 @@ def read_segments(path: str, segments_info: List[Dict]) -> np.ndarray:
     listed = {s["id"] for s in segments_info}
     unknown = sorted(set(np.unique(ids).tolist()) - listed - {0})
     if unknown:
-        raise ValueError(
+        raise UserError(
             f"{path}: segment id {unknown[0]} is in the PNG but not in the JSON segments_info "
             f"({len(unknown)} such id(s))"
         )

@@ -26,6 +26,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ..utils.file_io import atomic_write_image, atomic_write_json
+from ..utils.errors import UserError
 from .categories import CITYSCAPES_VPS_CATEGORIES
 from .datasets.cityscapes_vps import FRAME_ID_BASE, RAW_FRAME_SUFFIX, split_paths
 from .panoptic_io import write_panoptic_png
@@ -125,17 +126,24 @@ def write_synthetic_split(
 ) -> Dict:
     """Render and write one split; returns its statistics (see :func:`split_statistics`)."""
     if split not in SPLIT_SEEDS:
-        raise ValueError(f"--split must be one of {sorted(SPLIT_SEEDS)}, got '{split}'")
+        raise UserError(f"--split must be one of {sorted(SPLIT_SEEDS)}, got '{split}'")
     for name, value, low in (("videos", videos, 1), ("frames", frames, 1), ("stride", stride, 1),
                              ("height", height, 32), ("width", width, 32)):
         if value < low:
-            raise ValueError(f"--{name} must be >= {low}, got {value}")
+            raise UserError(f"--{name} must be >= {low}, got {value}")
     if frames >= FRAME_ID_BASE:
-        raise ValueError(f"--frames must be < {FRAME_ID_BASE}, got {frames}")
+        raise UserError(f"--frames must be < {FRAME_ID_BASE}, got {frames}")
     paths = split_paths(root, split)
     for key in ("all_info_json", "panoptic_json"):  # an interrupted rewrite must not look current
         if os.path.isfile(paths[key]):
             os.remove(paths[key])
+    for folder in (paths["image_root"], paths["panoptic_root"]):
+        try:
+            os.makedirs(folder, exist_ok=True)
+        except OSError as e:
+            reason = f"{e.strerror}: {e.filename}" if e.filename else e
+            raise UserError(f"--root {root}: cannot write the split there ({reason}), expected a "
+                            "writable folder") from None
     all_images: List[Dict] = []
     pan_images: List[Dict] = []
     annotations: List[Dict] = []

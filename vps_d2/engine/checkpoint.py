@@ -12,10 +12,11 @@ import detectron2.utils.comm as comm
 import torch
 from detectron2.checkpoint import DetectionCheckpointer
 
+from ..utils.errors import UserError
 from ..utils.file_io import atomic_path, atomic_write_bytes
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UserError):
     """A weights file that is missing or is not a checkpoint; the message is one line."""
 
 

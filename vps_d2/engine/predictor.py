@@ -8,10 +8,11 @@ from detectron2.data import transforms as T
 from detectron2.modeling import build_model
 
 from ..modeling.meta_arch.video_inference import VideoSession
+from ..utils.errors import UserError
 from .checkpoint import VPSCheckpointer, checkpoint_read_errors
 
 
-class WeightsMismatchError(ValueError):
+class WeightsMismatchError(UserError):
     """The checkpoint does not fit the model that the config builds."""
 
 

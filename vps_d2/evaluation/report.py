@@ -5,7 +5,7 @@ The report (also the offline scorer's ``--json-out``)::
     {"VPQ", "VPQ_th", "VPQ_st",                  mean over k of VPQ^k (Eq. 1, §III-B)
      "per_k": {"0": {"VPQ", "VPQ_th", "VPQ_st", "SQ", "RQ", "n", "n_th", "n_st"}, "5": ...},
      "PQ", "PQ_th", "PQ_st",                     k = 0 (image PQ), when 0 is among the windows
-     "STQ", "AQ", "SQ",                          STQ and its terms (SQ = mIoU over classes)
+     "STQ", "AQ", "SQ", "stq_convention",        STQ, its terms (SQ = mIoU) and SQ convention
      "per_class": [{"id", "name", "isthing", "excluded", "VPQ", "IoU",
                     "per_k": {"0": {"PQ", "SQ", "RQ", "IoU", "TP", "FP", "FN"} or null}}],
      "window_sizes", "stride", "num_videos", "num_frames"}
@@ -40,6 +40,7 @@ def make_report(
     excluded_classes: Sequence[int] = (),
     num_videos: int = 0,
     num_frames: int = 0,
+    stq_convention: str = "paper",
 ) -> Dict:
     """Build the report.
 
@@ -49,11 +50,13 @@ def make_report(
         window_sizes: the ``k`` of each row of ``vpq_stats`` (raw frames).
         stride: annotation stride λ.
         categories: per class (contiguous order): ``id`` (dataset id), ``name``, ``isthing``.
-        excluded_classes: contiguous classes left out of the means.
+        excluded_classes: contiguous classes left out of the VPQ means (not of SQ: see
+            :mod:`.stq`).
+        stq_convention: ``"paper"`` or ``"deeplab2"`` (:func:`~.stq.summarize_stq`).
     """
     isthing = [bool(c["isthing"]) for c in categories]
     vpq = summarize_vpq(vpq_stats, window_sizes, isthing, excluded_classes)
-    stq = summarize_stq(stq_stats, excluded_classes)
+    stq = summarize_stq(stq_stats, stq_convention)
     per_k = OrderedDict()
     for k, e in vpq["per_k"].items():
         per_k[str(k)] = {
@@ -100,7 +103,9 @@ def make_report(
     )
     if "0" in per_k:
         report.update(PQ=per_k["0"]["VPQ"], PQ_th=per_k["0"]["VPQ_th"], PQ_st=per_k["0"]["VPQ_st"])
-    report.update(STQ=_pct(stq["STQ"]), AQ=_pct(stq["AQ"]), SQ=_pct(stq["SQ"]))
+    report.update(
+        STQ=_pct(stq["STQ"]), AQ=_pct(stq["AQ"]), SQ=_pct(stq["SQ"]), stq_convention=stq_convention
+    )
     report.update(
         per_class=per_class,
         window_sizes=[int(k) for k in window_sizes],
@@ -147,7 +152,10 @@ def format_report(report: Dict) -> str:
         floatfmt=".2f",
         tablefmt="pipe",
     )
-    stq = f"STQ {report['STQ']:.2f}   AQ {report['AQ']:.2f}   SQ (mIoU) {report['SQ']:.2f}"
+    stq = (
+        f"STQ {report['STQ']:.2f}   AQ {report['AQ']:.2f}   SQ (mIoU) {report['SQ']:.2f}   "
+        f"({report['stq_convention']} convention)"
+    )
     ks = list(report["per_k"])
     crow = []
     for c in report["per_class"]:

@@ -7,13 +7,23 @@ Over the annotated frames of a video (SPEC §6):
 
       AQ = 1/|G| Σ_g 1/|g| Σ_{p: |p∩g|>0} |p∩g| · |p∩g| / (|p| + |g| - |p∩g|)
 
-  summed over the ground-truth tracks of all videos (G = their set). As in the reference
-  implementation of the STEP paper, predicted thing pixels on a ground-truth crowd region are left
-  out of ``|p|``; on void they count (they are association errors of ``p``);
+  summed over the ground-truth tracks of all videos (G = their set). As in the STEP reference
+  implementation (deeplab2), only a segment of a *thing* class can be crowd: predicted thing
+  pixels on a ground-truth thing crowd region are left out of ``|p|``; on void, on stuff (crowd
+  or not) they count (they are association errors of ``p``);
 * segmentation quality SQ = mean IoU of the semantic classes over all annotated pixels with a
   ground-truth class (void and unlisted ground truth ignored; a predicted void pixel is a miss of
-  its ground-truth class). Classes whose union is empty are skipped, as are excluded classes;
+  its ground-truth class). Classes whose union is empty are skipped. No official STQ tool leaves a
+  class out of the mean, so a class excluded from VPQ (VIPER's) still counts here;
 * STQ = √(AQ · SQ).
+
+Two SQ conventions (``convention``, SPEC §6):
+
+* ``"paper"``: the mean over the dataset's classes, as defined above;
+* ``"deeplab2"``: the official STEP evaluator (deeplab2, also VIPSeg's ``eval_stq_vspw.py``)
+  keeps predicted void as one more column of its confusion matrix, so when any labelled pixel is
+  predicted void, "void" enters the mean as one more class of IoU 0 (published STQ numbers include
+  it; about 2.5 % lower STQ with 19 classes).
 
 Everything comes from :class:`~vps_d2.evaluation.vpq.VideoTables`: no pixel is read again.
 """
@@ -25,7 +35,9 @@ import numpy as np
 
 from .vpq import VideoTables
 
-__all__ = ["STQStats", "stq_video_stats", "summarize_stq"]
+__all__ = ["STQ_CONVENTIONS", "STQStats", "stq_video_stats", "summarize_stq"]
+
+STQ_CONVENTIONS = ("paper", "deeplab2")
 
 
 @dataclass
@@ -77,7 +89,7 @@ def stq_video_stats(tables: VideoTables, isthing: Sequence[bool]) -> STQStats:
             .astype(np.int64)
             .reshape(C, C + 1)
         )
-        crowd = labelled & tables.gt_crowd[t][g]
+        crowd = labelled & tables.gt_crowd[t][g] & isthing[np.maximum(cg, 0)]
         gt_track = labelled & ~crowd & isthing[np.maximum(cg, 0)]
         pred_track = (cp >= 0) & isthing[np.maximum(cp, 0)] & ~crowd
         g_keys.append(g * C + np.maximum(cg, 0))
@@ -104,14 +116,22 @@ def stq_video_stats(tables: VideoTables, isthing: Sequence[bool]) -> STQStats:
     return STQStats(float(term.sum()), int(g_ids.size), conf)
 
 
-def summarize_stq(stats: STQStats, excluded: Sequence[int] = ()) -> Dict[str, object]:
-    """AQ, SQ (= mIoU), STQ as fractions, and the per-class IoU (None where undefined)."""
+def summarize_stq(stats: STQStats, convention: str = "paper") -> Dict[str, object]:
+    """AQ, SQ (= mIoU), STQ as fractions, and the per-class IoU (None where undefined).
+
+    Args:
+        convention: ``"paper"`` or ``"deeplab2"`` (module docstring).
+    """
+    if convention not in STQ_CONVENTIONS:
+        raise ValueError(f"STQ convention must be one of {STQ_CONVENTIONS}, got '{convention}'")
     conf = stats.confusion
     C = conf.shape[0]
     tp = np.diag(conf[:, :C]).astype(np.float64)
     union = conf.sum(axis=1) + conf[:, :C].sum(axis=0) - tp
     iou = [float(tp[c] / union[c]) if union[c] > 0 else None for c in range(C)]
-    used = [iou[c] for c in range(C) if iou[c] is not None and c not in set(excluded)]
+    used = [v for v in iou if v is not None]
+    if convention == "deeplab2" and C and conf[:, C].sum() > 0:
+        used.append(0.0)  # predicted void: one more class, never a true positive
     sq = float(np.mean(used)) if used else 0.0
     aq = stats.aq_sum / stats.num_tracks if stats.num_tracks else 0.0
     return {"AQ": aq, "SQ": sq, "STQ": float(np.sqrt(aq * sq)), "per_class_iou": iou}

@@ -23,8 +23,9 @@ import cv2
 import numpy as np
 from scipy import ndimage
 
-from ..data.panoptic_io import id_to_rgb
+from ..utils.errors import UserError
 from ..utils.file_io import atomic_path, atomic_write_json
+from ..utils.panoptic_ids import id_to_rgb
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +33,7 @@ PRED_JSON = "pred.json"
 PRED_DIR = "pan_pred"
 
 
-class EvaluationInputError(ValueError):
+class EvaluationInputError(UserError):
     """A malformed submission or ground truth; the message is one line naming file and id."""
 
 

@@ -22,13 +22,16 @@ Semantics are those of the released evaluator (``original_release_facts.md`` §5
   ``0 < area < min_gt_area`` pixels ignored (neither matched nor counted as FN).
 
 Speed: each frame is counted once. Ids are turned into compact per-video codes through a lookup
-table, and one ``np.bincount`` over ``gt_code·P + pred_code`` gives the frame's intersection table.
+table, and one 2-D histogram of (gt code, pred code) (``cv2.calcHist`` on uint8 codes, or a
+``np.bincount`` of ``gt_code·P + pred_code`` beyond 256 codes) gives the frame's intersection
+table.
 Every window's tube statistics are then formed from those small tables, never from pixels again.
 """
 
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
+import cv2
 import numpy as np
 
 __all__ = [
@@ -47,10 +50,10 @@ _IOU, _TP, _FP, _FN = range(4)
 
 # Internal codes: 0 = an id listed in no segment list of the video, 1 = void (id 0), 2.. = listed.
 _UNLISTED, _VOID, _FIRST = 0, 1, 2
-_LUT_SIZE = (
-    1 << 24
-)  # ids of RGB-encoded PNGs; larger ids (in-memory predictions) take a slower path
+_LUT_SIZE = 1 << 24  # ids of RGB PNGs; larger ids (in-memory predictions) take a slower path
 _MAX_DENSE_BINS = 1 << 23  # above this many (gt, pred) code pairs a frame is counted by sorting
+_MAX_HIST_PIXELS = 1 << 24  # cv2.calcHist counts in float32: exact below 2^24 pixels per bin
+_MAX_SMALL_CODES = 256  # codes per side that fit uint8 code maps
 
 
 def window_frames(k: int, stride: int) -> int:
@@ -108,11 +111,13 @@ class VideoTables:
 
 
 class _Coder:
-    """Maps raw segment ids to ``scale`` × code through a lookup table of 2²⁴ entries.
+    """Maps raw segment ids to ``scale`` × code through a lookup table of 2²⁴ + 1 entries.
 
     The table is allocated zeroed and lazily by the OS, so only the pages of the ids in use become
-    resident; code 0 (unlisted) is the default value. Ids beyond the table (possible for in-memory
-    predictions, never for RGB PNGs) take a slower sorted search.
+    resident; code 0 (unlisted) is the default value. Unsigned ids are looked up with
+    ``mode="clip"``, which sends every id >= 2²⁴ to the last entry, unlisted: no range scan per
+    frame. Signed ids are range-checked; ids beyond the table (possible for in-memory predictions,
+    never for RGB PNGs) take a slower sorted search.
     """
 
     def __init__(self, listed_ids: np.ndarray, scale: int, dtype):
@@ -121,19 +126,17 @@ class _Coder:
         self.dtype = dtype
         self._lut = None
         if listed_ids.size == 0 or listed_ids[-1] < _LUT_SIZE:
-            self._lut = np.zeros(_LUT_SIZE, dtype=dtype)
+            self._lut = np.zeros(_LUT_SIZE + 1, dtype=dtype)
             self._lut[0] = _VOID * scale
             self._lut[listed_ids] = (np.arange(listed_ids.size, dtype=np.int64) + _FIRST) * scale
 
     def encode(self, ids: np.ndarray, out: Optional[np.ndarray] = None) -> np.ndarray:
         """Codes of ``ids`` (into ``out`` if given: same shape, this coder's dtype)."""
         if self._lut is not None:
-            in_range = ids.dtype in (np.uint8, np.uint16) or ids.size == 0
-            if not in_range and ids.dtype.kind == "u":
-                in_range = ids.max() < _LUT_SIZE
-            elif not in_range and ids.dtype.kind == "i":
+            in_range = ids.dtype.kind == "u" or ids.size == 0
+            if not in_range and ids.dtype.kind == "i":
                 in_range = ids.min() >= 0 and ids.max() < _LUT_SIZE
-            if in_range:  # "clip" skips numpy's bounds-error path; the range was just checked
+            if in_range:
                 return np.take(self._lut, ids, out=out, mode="clip")
         if ids.size and ids.min() < 0:
             raise ValueError(f"segment ids must be >= 0, got {int(ids.min())}")
@@ -151,6 +154,10 @@ class _Coder:
 
     def raw_ids(self, codes: np.ndarray) -> np.ndarray:
         return self.ids[np.asarray(codes) - _FIRST]
+
+    def codes(self, ids: np.ndarray) -> np.ndarray:
+        """Unscaled int64 codes of a small array of ids."""
+        return self.encode(np.asarray(ids, np.int64)).astype(np.int64) // self.scale
 
 
 def _segment_arrays(segments: Sequence[Sequence]) -> Tuple[np.ndarray, ...]:
@@ -204,9 +211,15 @@ class VideoCounter:
         gt_ids = np.unique(np.concatenate([g[0] for g in self._gt] + [np.zeros(0, np.int64)]))
         pred_ids = np.unique(np.concatenate([p[0] for p in self._pred] + [np.zeros(0, np.int64)]))
         self.G, self.P = gt_ids.size + _FIRST, pred_ids.size + _FIRST
-        dtype = np.int32 if self.G * self.P < 2**31 else np.int64
-        self._gt_coder = _Coder(gt_ids, self.P, dtype)
-        self._pred_coder = _Coder(pred_ids, 1, dtype)
+        # Up to 256 codes a side (the usual case), both code maps are uint8 and one 2-D histogram
+        # (cv2.calcHist) counts the pairs; otherwise intp codes gt·P + pred and a bincount, which
+        # then needs no cast.
+        self._small = max(self.G, self.P) <= _MAX_SMALL_CODES
+        if self._small:
+            self._gt_coder = _Coder(gt_ids, 1, np.uint8)
+        else:
+            self._gt_coder = _Coder(gt_ids, self.P, np.intp)
+        self._pred_coder = _Coder(pred_ids, 1, self._gt_coder.dtype)
         self._buffers = None  # two HxW code maps reused by every frame (no fresh pages per frame)
         F = self.num_frames
         self.tables = VideoTables(
@@ -241,20 +254,41 @@ class VideoCounter:
         G, P = self.G, self.P
         if self._buffers is None or self._buffers[0].shape != gt_ids.shape:
             self._buffers = [np.empty(gt_ids.shape, self._gt_coder.dtype) for _ in range(2)]
-        key = self._gt_coder.encode(gt_ids, out=self._buffers[0])
-        np.add(key, self._pred_coder.encode(pred_ids, out=self._buffers[1]), out=key)
-        key = key.ravel()
-        if G * P <= _MAX_DENSE_BINS:
-            counts = np.bincount(key, minlength=G * P)
-            flat = np.flatnonzero(counts)
-            n = counts[flat]
+        gt_codes = self._gt_coder.encode(gt_ids, out=self._buffers[0])
+        pred_codes = self._pred_coder.encode(pred_ids, out=self._buffers[1])
+        if self._small and gt_codes.size < _MAX_HIST_PIXELS:
+            hist = cv2.calcHist([gt_codes, pred_codes], [0, 1], None, [G, P], [0, G, 0, P]).ravel()
+            flat = np.flatnonzero(hist)
+            n = hist[flat].astype(np.int64)
         else:
-            flat, n = np.unique(key, return_counts=True)
-        g, p = flat // P, flat % P
+            if self._small:  # a frame of 2^24 pixels or more
+                key = gt_codes.astype(np.intp) * P + pred_codes
+            else:  # gt codes are scaled by P already
+                key = np.add(gt_codes, pred_codes, out=gt_codes)
+            key = key.ravel()
+            if G * P <= _MAX_DENSE_BINS:
+                counts = np.bincount(key, minlength=G * P)
+                flat = np.flatnonzero(counts)
+                n = counts[flat]
+            else:
+                flat, n = np.unique(key, return_counts=True)
+        self._store(t, flat // P, flat % P, n, pred_ids)
+
+    def add_pairs(self, t: int, gt_ids, pred_ids, counts) -> None:
+        """Count annotated frame ``t`` from its (gt id, pred id, pixels) triplets, for readers that
+        count a frame before the video's segment lists are known (KITTI-STEP PNGs)."""
+        g = self._gt_coder.codes(gt_ids)
+        p = self._pred_coder.codes(pred_ids)
+        key, inv = np.unique(g * self.P + p, return_inverse=True)
+        n = np.bincount(inv.ravel(), weights=counts, minlength=key.size).astype(np.int64)
+        self._store(t, key // self.P, key % self.P, n, np.asarray(pred_ids, np.int64))
+
+    def _store(self, t: int, g, p, n, pred_ids: np.ndarray) -> None:
+        """Keep frame ``t``'s pair table (codes g, p; pixels n) and check its predicted ids."""
         tb = self.tables
         tb.pairs[t] = np.stack([g, p, n], axis=1).astype(np.int64)
-        tb.gt_count[t] = np.bincount(g, weights=n, minlength=G).astype(np.int64)
-        tb.pred_count[t] = np.bincount(p, weights=n, minlength=P).astype(np.int64)
+        tb.gt_count[t] = np.bincount(g, weights=n, minlength=self.G).astype(np.int64)
+        tb.pred_count[t] = np.bincount(p, weights=n, minlength=self.P).astype(np.int64)
         self._check_pred(t, pred_ids)
         self._done[t] = True
 

@@ -6,9 +6,10 @@ statistics; ``evaluate`` gathers those over ranks (``detectron2.utils.comm``) an
 ``{"vpq": {"VPQ", "VPQ_th", "VPQ_st", "VPQ@0", "VPQ@5", ..., "PQ", "STQ", "AQ", "mIoU", ...}}`` in
 percent, which ``print_csv_format`` and ``verify_results`` accept.
 
-With ``write_submission`` it also writes the Cityscapes-VPS submission layout (``pred.json`` +
-``pan_pred/``, dataset category ids) into ``output_dir``: each rank writes its PNGs there (the
-folder must be shared by the ranks, as ``OUTPUT_DIR`` is) and the main rank writes ``pred.json``.
+With ``write_submission`` it also writes the predictions in a benchmark's official layout
+(:mod:`.export`: Cityscapes-VPS ``pred.json`` + ``pan_pred/``, VIPSeg's, KITTI-STEP's PNGs; dataset
+category ids) into ``output_dir``: each rank writes its PNGs there (the folder must be shared by the
+ranks, as ``OUTPUT_DIR`` is) and the main rank writes ``pred.json``.
 """
 
 import itertools
@@ -23,11 +24,13 @@ from detectron2.data import MetadataCatalog
 from detectron2.evaluation import DatasetEvaluator
 from detectron2.utils import comm
 
+from ..utils.errors import UserError
 from ..utils.file_io import atomic_write_json
 from .report import flat_metrics, format_report, make_report
 from .scoring import default_window_sizes
-from .stq import STQStats, stq_video_stats
-from .submission_io import PRED_DIR, PRED_JSON, SubmissionWriter, decode_panoptic_png
+from .stq import STQ_CONVENTIONS, STQStats, stq_video_stats
+from .export import FORMATS, frame_names, make_writer
+from .submission_io import decode_panoptic_png
 from .vpq import VideoCounter, vpq_video_stats, window_frames
 
 logger = logging.getLogger(__name__)
@@ -42,13 +45,18 @@ class VPQEvaluator(DatasetEvaluator):
         dataset_name: a registered dataset whose metadata has ``stuff_dataset_id_to_contiguous_id``
             (every category), ``thing_dataset_id_to_contiguous_id``, ``stuff_classes``,
             ``annotation_stride`` and optionally ``vpq_window_sizes``,
-            ``vpq_excluded_category_ids`` and ``vpq_min_gt_area`` (VIPER's rules).
+            ``vpq_excluded_category_ids`` and ``vpq_min_gt_area`` (VIPER's rules) and
+            ``stq_convention`` (a benchmark preset's, :mod:`.presets`).
         output_dir: where the report (``vpq_results.json``), plots and submission files go.
         window_sizes: window sizes k in raw frames; default: the metadata's, else
             ``0, λ, 2λ, 3λ`` (``0, 4, 9, 14`` when λ = 1).
         annotation_stride: λ; default: the metadata's ``annotation_stride``.
         write_submission: write ``pred.json`` + ``pan_pred/`` into ``output_dir``.
         write_plots: write ``vpq_vs_k.png`` and ``vpq_per_class.png`` into ``output_dir``.
+        stq_convention: ``"paper"`` or ``"deeplab2"`` (:mod:`.stq`); default: the metadata's,
+            else ``"paper"``.
+        submission_format: layout of the submission files (:data:`.export.FORMATS`); default: the
+            metadata's ``submission_format``, else ``"cityscapes-vps"``.
     """
 
     def __init__(
@@ -59,6 +67,8 @@ class VPQEvaluator(DatasetEvaluator):
         annotation_stride: Optional[int] = None,
         write_submission: bool = False,
         write_plots: bool = False,
+        stq_convention: Optional[str] = None,
+        submission_format: Optional[str] = None,
     ):
         meta = MetadataCatalog.get(dataset_name)
         self._dataset_name = dataset_name
@@ -88,9 +98,21 @@ class VPQEvaluator(DatasetEvaluator):
         self._isthing = [c["isthing"] for c in self._categories]
         self._excluded = [to_contiguous[d] for d in meta.get("vpq_excluded_category_ids", [])]
         self._min_gt_area = int(meta.get("vpq_min_gt_area", 0))
+        self._stq_convention = stq_convention or meta.get("stq_convention", "paper")
+        if self._stq_convention not in STQ_CONVENTIONS:
+            raise UserError(
+                f"TEST.VPQ.STQ_CONVENTION: '{self._stq_convention}', expected one of "
+                f"{STQ_CONVENTIONS} (or '' for the dataset's)"
+            )
         if (write_submission or write_plots) and not output_dir:
             raise ValueError("write_submission / write_plots need an output_dir")
         self._write_submission = write_submission
+        self._format = submission_format or meta.get("submission_format", "cityscapes-vps")
+        if self._format not in FORMATS:
+            raise UserError(
+                f"TEST.VPQ.SUBMISSION_FORMAT: '{self._format}', expected one of {FORMATS} (or '' "
+                "for the dataset's)"
+            )
         self._write_plots = write_plots
         self.report: Optional[Dict] = None
         self.reset()
@@ -109,6 +131,8 @@ class VPQEvaluator(DatasetEvaluator):
             annotation_stride=annotation_stride(cfg, MetadataCatalog.get(dataset_name)),
             write_submission=cfg.TEST.VPQ.WRITE_SUBMISSION,
             write_plots=cfg.TEST.VPQ.WRITE_PLOTS,
+            stq_convention=cfg.TEST.VPQ.STQ_CONVENTION or None,
+            submission_format=cfg.TEST.VPQ.SUBMISSION_FORMAT or None,
         )
 
     def reset(self):
@@ -116,7 +140,10 @@ class VPQEvaluator(DatasetEvaluator):
         self._stq = STQStats()
         self._num_videos = 0
         self._num_frames = 0
-        self._writer = SubmissionWriter(self._output_dir) if self._write_submission else None
+        self._writer = None
+        if self._write_submission:
+            things = [c["id"] for c in self._categories if c["isthing"]]
+            self._writer = make_writer(self._format, self._output_dir, things)
 
     def process(self, inputs: List[Dict], outputs: List[Dict]):
         """Evaluate whole videos.
@@ -190,7 +217,9 @@ class VPQEvaluator(DatasetEvaluator):
                 f"{_stem(f['file_name'])}"
             )
             self._writer.add(
-                image_id, _to_numpy(maps[t]), [(i, self._to_dataset[c]) for i, c in segs[t]]
+                *frame_names(self._format, image_id),
+                _to_numpy(maps[t]),
+                [(i, self._to_dataset[c]) for i, c in segs[t]],
             )
 
     def evaluate(self):
@@ -213,12 +242,8 @@ class VPQEvaluator(DatasetEvaluator):
         num_frames = sum(g[3] for g in gathered)
         if self._writer is not None:
             annotations = list(itertools.chain.from_iterable(g[4] for g in gathered))
-            path = os.path.join(self._output_dir, PRED_JSON)
-            atomic_write_json(path, {"annotations": annotations})
-            logger.info(
-                f"Wrote {len(annotations)} frames to {path} and "
-                f"{os.path.join(self._output_dir, PRED_DIR)}/"
-            )
+            path = self._writer.close(annotations)
+            logger.info(f"Wrote the predictions in the {self._format} layout: {path}")
         if num_frames == 0:
             logger.warning(
                 f"{self._dataset_name}: no annotated frame was evaluated; no VPQ to report"
@@ -233,6 +258,7 @@ class VPQEvaluator(DatasetEvaluator):
             self._excluded,
             num_videos=num_videos,
             num_frames=num_frames,
+            stq_convention=self._stq_convention,
         )
         logger.info(f"Evaluation results of {self._dataset_name}:\n" + format_report(self.report))
         if self._output_dir:

@@ -49,6 +49,7 @@ from torch.autograd import Function
 from torch.autograd.function import once_differentiable
 
 from . import extension as _ext
+from ..utils.errors import UserError
 
 __all__ = [
     "WARP_IMPLS",
@@ -112,7 +113,7 @@ def _not_built_message(impl: str) -> str:
 
 def _check_impl(impl: str) -> None:
     if impl not in WARP_IMPLS:
-        raise ValueError(f"flow_warp: impl must be one of {WARP_IMPLS} (MODEL.FLOW.WARP_IMPL), got {impl!r}")
+        raise UserError(f"flow_warp: impl must be one of {WARP_IMPLS} (MODEL.FLOW.WARP_IMPL), got {impl!r}")
 
 
 def _check_inputs(x: torch.Tensor, flow: torch.Tensor) -> None:

@@ -7,12 +7,13 @@ from typing import Iterator, List, Optional, Tuple
 import cv2
 import numpy as np
 
+from .errors import UserError
 from .file_io import atomic_path
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp")
 
 
-class InputError(ValueError):
+class InputError(UserError):
     """A user input that cannot be read (one line, shown without a traceback)."""
 
 
@@ -90,7 +91,11 @@ class AtomicVideoWriter:
     def __init__(self, path: str, fps: float):
         self.path, self.fps = path, fps
         self._ctx = atomic_path(path)
-        self._tmp = self._ctx.__enter__()
+        try:
+            self._tmp = self._ctx.__enter__()
+        except OSError as e:
+            raise InputError(f"--output {path}: cannot write there ({e.strerror}: {e.filename}), "
+                             "expected a writable location") from None
         self._writer = None
 
     def write(self, frame_bgr: np.ndarray) -> None:

@@ -37,6 +37,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from ...utils.errors import UserError
 from ...utils.file_io import atomic_path, atomic_write_json
 from ..datasets.cityscapes_vps import FRAME_ID_BASE, split_paths
 from ..panoptic_io import MAX_ID, write_panoptic_png
@@ -52,7 +53,7 @@ _CAT_SHIFT, _KIND_SHIFT = 34, 32
 MAX_INSTANCE = 2**32 - 1
 
 
-class ConversionError(Exception):
+class ConversionError(UserError):
     """A problem with the user's input or output folder; the CLIs print it as one line."""
 
 
@@ -294,6 +295,7 @@ class SplitContext:
     label_fn: Optional[Callable]  # None for a split without labels
     fingerprint: Dict  # options that change label outputs; a record with another one is redone
     link: str = "copy"
+    frame_fn: Optional[Callable] = None  # frame_fn(src, dst) instead of place_file (e.g. resize)
     crowd: bool = False
     strict: bool = False
     checkpoint_every: int = 25
@@ -337,7 +339,10 @@ def convert_video(plan: Dict, ctx: SplitContext, progress: Optional[Callable] = 
     for fr in plan["frames"]:
         dst = os.path.join(paths["image_root"], fr["name"])
         if not os.path.exists(dst):
-            place_file(fr["src"], dst, ctx.link)
+            if ctx.frame_fn is not None:
+                ctx.frame_fn(fr["src"], dst)
+            else:
+                place_file(fr["src"], dst, ctx.link)
             copied += 1
         for src, extra_dst in fr.get("extra", ()):
             if not os.path.exists(extra_dst):
@@ -418,6 +423,14 @@ def _convert_job(args):
 def run_split(ctx: SplitContext, videos: List[Dict], workers: int = 1) -> Dict:
     """Convert every video of a split and write its JSON files; returns a summary."""
     videos = sorted(videos, key=lambda v: v["video"])
+    paths = split_paths(ctx.out, ctx.split)
+    folders = [paths["image_root"]] + ([paths["panoptic_root"]] if ctx.has_labels else [])
+    for folder in folders:  # an unwritable --out is the user's, not a bug: say so in one line
+        try:
+            os.makedirs(folder, exist_ok=True)
+        except OSError as e:
+            raise ConversionError(f"--out {ctx.out}: cannot create {folder} ({e.strerror}), "
+                                  "expected a writable folder")
     total = sum(len(v["frames"]) + (len(v["annotated"]) if ctx.has_labels else 0) for v in videos)
     results = []
     with tqdm(total=total, desc=f"{ctx.dataset} {ctx.split}", unit="file", disable=ctx.quiet,
@@ -433,7 +446,6 @@ def run_split(ctx: SplitContext, videos: List[Dict], workers: int = 1) -> Dict:
                     bar.update(len(plan["frames"])
                                + (len(plan["annotated"]) if ctx.has_labels else 0))
                     results.append(res)
-    paths = split_paths(ctx.out, ctx.split)
     categories = [dict(c) for c in ctx.categories]
     if ctx.has_labels:
         atomic_write_json(paths["panoptic_json"], {
@@ -498,7 +510,7 @@ def run_cli(prog: str, main: Callable[[], int]) -> int:
     except KeyboardInterrupt:
         print(f"{prog}: interrupted; run the same command again to resume", file=sys.stderr)
         return 130
-    except (ConversionError, ValueError, OSError) as e:
+    except UserError as e:
         message = " ".join(str(e).split()) or type(e).__name__
         print(f"{prog}: error: {message}", file=sys.stderr)
         return 2

@@ -5,7 +5,14 @@ is asked for, naming the script that prepares it.
 """
 import os
 
-from ..categories import CITYSCAPES_VPS_CATEGORIES, VIPER_VPS_CATEGORIES, category_metadata
+from ...evaluation.presets import PRESETS
+from ..categories import (
+    CITYSCAPES_VPS_CATEGORIES,
+    KITTI_STEP_CATEGORIES,
+    VIPER_VPS_CATEGORIES,
+    VIPSEG_CATEGORIES,
+    category_metadata,
+)
 from .cityscapes_vps import register_cityscapes_vps
 
 # name -> (folder under $DETECTRON2_DATASETS, split, has labels)
@@ -18,6 +25,14 @@ _VIPER_VPS = {
     "viper_vps_train": ("viper_vps", "train", True),
     "viper_vps_val": ("viper_vps", "val", True),
 }
+_VIPSEG = {
+    "vipseg_train": ("vipseg", "train", True),
+    "vipseg_val": ("vipseg", "val", True),
+}
+_KITTI_STEP = {
+    "kitti_step_train": ("kitti_step", "train", True),
+    "kitti_step_val": ("kitti_step", "val", True),
+}
 _SYNTHETIC_VPS = {
     "synthetic_vps_train": ("synthetic_vps", "train", True),
     "synthetic_vps_val": ("synthetic_vps", "val", True),
@@ -29,12 +44,25 @@ _SYNTHETIC_VPS = {
 VIPER_EVAL_OPTIONS = {"vpq_excluded_category_ids": [11], "vpq_min_gt_area": 32 * 32}
 
 
+def preset_options(name: str) -> dict:
+    """Evaluator metadata of a benchmark preset (``vps_d2.evaluation.presets``): windows, STQ
+    convention and the layout of exported predictions; every frame is annotated (λ = 1)."""
+    p = PRESETS[name]
+    return {
+        "vpq_window_sizes": list(p.window_sizes),
+        "stq_convention": p.stq_convention,
+        "submission_format": p.layout,
+    }
+
+
 def _prepare_hint(dataset: str, root: str, split: str) -> str:
     out = os.path.join(root, dataset)
     return {
         "cityscapes_vps": "python datasets/prepare_cityscapes_vps.py --release DIR --sequences DIR "
         f"--out {out}",
         "viper_vps": f"python datasets/prepare_viper_vps.py --viper DIR --out {out} --split {split}",
+        "vipseg": f"python datasets/prepare_vipseg.py --vipseg DIR --out {out}",
+        "kitti_step": f"python datasets/prepare_kitti_step.py --step DIR --images DIR --out {out}",
         "synthetic_vps": f"python datasets/prepare_synthetic_vps.py --root {out} --split {split}",
     }[dataset]
 
@@ -44,6 +72,8 @@ def register_all(root: str) -> None:
     for names, categories, stride, extra in (
         (_CITYSCAPES_VPS, CITYSCAPES_VPS_CATEGORIES, 5, {}),
         (_VIPER_VPS, VIPER_VPS_CATEGORIES, 1, VIPER_EVAL_OPTIONS),
+        (_VIPSEG, VIPSEG_CATEGORIES, 1, preset_options("vipseg")),
+        (_KITTI_STEP, KITTI_STEP_CATEGORIES, 1, preset_options("kitti-step")),
         (_SYNTHETIC_VPS, CITYSCAPES_VPS_CATEGORIES, 5, {}),
     ):
         for name, (dataset, split, has_labels) in names.items():

@@ -19,6 +19,8 @@ from typing import Dict, List, Optional
 
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
+from ...utils.errors import UserError
+
 logger = logging.getLogger(__name__)
 
 RAW_FRAME_SUFFIX = "_leftImg8bit.png"
@@ -30,12 +32,12 @@ def _read_json(path: str, what: str) -> dict:
         with open(path) as f:
             return json.load(f)
     except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: not valid JSON ({e.msg} at line {e.lineno}); expected the {what}") from e
+        raise UserError(f"{path}: not valid JSON ({e.msg} at line {e.lineno}); expected the {what}") from e
 
 
 def _require(record: dict, field: str, path: str, where: str):
     if field not in record:
-        raise ValueError(f"{path}: {where} has no '{field}' field")
+        raise UserError(f"{path}: {where} has no '{field}' field")
     return record[field]
 
 
@@ -43,7 +45,7 @@ def annotated_image_stem(image_id: str, path: str) -> tuple:
     """``"0005_0025_frankfurt_000000_001736"`` -> ``(5, "frankfurt_000000_001736")``."""
     parts = image_id.split("_", 2)
     if len(parts) != 3 or not parts[0].isdigit() or not parts[1].isdigit():
-        raise ValueError(
+        raise UserError(
             f"{path}: image id '{image_id}' is not of the form VVVV_FFFF_<city>_<seq>_<frame>"
         )
     return int(parts[0]), parts[2]
@@ -67,7 +69,7 @@ def _segments(ann: dict, path: str, meta: Dict) -> List[Dict]:
             _require(s, field, path, f"a segment of image '{image_id}'")
         cat = s["category_id"]
         if cat not in sem_map:
-            raise ValueError(
+            raise UserError(
                 f"{path}: segment {s['id']} of image '{image_id}' has unknown category_id {cat}; "
                 f"expected one of {sorted(sem_map)}"
             )
@@ -123,7 +125,7 @@ def load_cityscapes_vps_json(
         for img in _require(pan, "images", panoptic_json, "the file"):
             image_id = _require(img, "id", panoptic_json, "an image entry")
             if image_id not in anns:
-                raise ValueError(f"{panoptic_json}: image '{image_id}' has no annotation")
+                raise UserError(f"{panoptic_json}: image '{image_id}' has no annotation")
             ann = anns[image_id]
             _require(ann, "file_name", panoptic_json, f"annotation of image '{image_id}'")
             annotated[annotated_image_stem(image_id, panoptic_json)] = {
@@ -161,7 +163,7 @@ def load_cityscapes_vps_json(
         found = {(d["video_id"], raw_frame_stem(f)) for d in dicts for f in d["file_names"]}
         missing = sorted(k for k in annotated if k not in found)
         vid, stem = missing[0]
-        raise ValueError(
+        raise UserError(
             f"{panoptic_json}: {len(missing)} annotated image(s) have no frame in {all_info_json}, "
             f"e.g. video {vid} frame '{stem}{RAW_FRAME_SUFFIX}'"
         )
@@ -191,7 +193,7 @@ def video_panoptic_metadata(name: str, key: str):
     config key that named it (e.g. ``DATASETS.TRAIN``), for the one-line error of a wrong name."""
     if name not in DatasetCatalog.list() or not _is_video_panoptic(name):
         known = [n for n in DatasetCatalog.list() if _is_video_panoptic(n)]
-        raise ValueError(
+        raise UserError(
             f"{key}: '{name}' is not a registered video panoptic dataset, expected one of {known}"
         )
     return MetadataCatalog.get(name)
@@ -223,7 +225,7 @@ def register_cityscapes_vps(
         needed = [p for p in (paths["all_info_json"], paths["image_root"], paths["panoptic_json"]) if p]
         missing = [p for p in needed if not os.path.exists(p)]
         if missing:
-            raise FileNotFoundError(
+            raise UserError(
                 f"dataset '{name}' is not prepared: {missing[0]} does not exist "
                 f"(DETECTRON2_DATASETS={os.environ.get('DETECTRON2_DATASETS', 'datasets')}). "
                 f"Prepare it with: {prepare_hint}"

@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...data.flow import FLOW_STRIDE, flow_size
+from ...utils.errors import UserError
 from .registry import FLOW_REGISTRY
 
 
@@ -22,7 +23,7 @@ class RAFTFlow(nn.Module):
         from torchvision.models.optical_flow import raft_large, raft_small
 
         if not weights or not os.path.isfile(weights):
-            raise FileNotFoundError(
+            raise UserError(
                 f"MODEL.FLOW.WEIGHTS: RAFT weights file '{weights}' not found; RAFT needs a local "
                 "torchvision RAFT state dict (weights are never downloaded), or use MODEL.FLOW.NAME dis"
             )

@@ -1,5 +1,7 @@
 from detectron2.utils.registry import Registry
 
+from ...utils.errors import UserError
+
 FLOW_REGISTRY = Registry("FLOW")
 FLOW_REGISTRY.__doc__ = """
 Initial optical flow estimators, selected by ``MODEL.FLOW.NAME``. The registered object is called
@@ -12,5 +14,5 @@ of uint8 CHW image tensors (the same sizes pairwise) and returns a list of float
 def build_initial_flow(cfg):
     name = cfg.MODEL.FLOW.NAME
     if name not in FLOW_REGISTRY:
-        raise ValueError(f"MODEL.FLOW.NAME: unknown flow source '{name}', expected one of {sorted(FLOW_REGISTRY._obj_map)}")
+        raise UserError(f"MODEL.FLOW.NAME: unknown flow source '{name}', expected one of {sorted(FLOW_REGISTRY._obj_map)}")
     return FLOW_REGISTRY.get(name)(cfg)

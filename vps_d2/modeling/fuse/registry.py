@@ -1,5 +1,7 @@
 from detectron2.utils.registry import Registry
 
+from ...utils.errors import UserError
+
 FUSE_HEAD_REGISTRY = Registry("FUSE_HEAD")
 FUSE_HEAD_REGISTRY.__doc__ = """
 Fuse heads, selected by ``MODEL.FUSE.NAME``. The registered object is called with
@@ -13,7 +15,7 @@ pyramid. A head that returns zeros leaves the image-level model unchanged.
 def build_fuse_head(cfg, channels: int):
     name = cfg.MODEL.FUSE.NAME
     if name not in FUSE_HEAD_REGISTRY:
-        raise ValueError(
+        raise UserError(
             f"MODEL.FUSE.NAME: unknown fuse head '{name}', "
             f"expected one of {sorted(FUSE_HEAD_REGISTRY._obj_map)}"
         )

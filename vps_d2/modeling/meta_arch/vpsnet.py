@@ -27,6 +27,7 @@ from ..panoptic import subsample_target, tube_discrimination_loss, upsample_pano
 from ...data.dataset_mapper import PANOPTIC_IGNORE
 from ...data.datasets.cityscapes_vps import video_panoptic_metadata
 from ...tracking import VideoTracker
+from ...utils.errors import UserError
 from .video_inference import InferenceOptions, build_tracker, inference_options, run_video
 
 __all__ = ["VPSNet", "FrameState"]
@@ -44,10 +45,10 @@ class FrameState:
 def checked_metadata(cfg):
     """Metadata of the dataset the heads are sized for (the first of ``DATASETS.TRAIN``, else of
     ``DATASETS.TEST``), after checking that the config fits the datasets: an inconsistent config is
-    one ValueError naming the key (SPEC §8), not an index error in a loss later."""
+    one UserError naming the key (SPEC §8), not an index error in a loss later."""
     names = [(n, f"DATASETS.{split}") for split in ("TRAIN", "TEST") for n in cfg.DATASETS[split]]
     if not names:
-        raise ValueError("DATASETS.TRAIN and DATASETS.TEST are empty, expected a dataset name")
+        raise UserError("DATASETS.TRAIN and DATASETS.TEST are empty, expected a dataset name")
     metas = [video_panoptic_metadata(name, key) for name, key in names]  # checks every name
     meta, name = metas[0], names[0][0]
     checks = (
@@ -60,7 +61,7 @@ def checked_metadata(cfg):
     )
     for key, value, want, why in checks:
         if value != want:
-            raise ValueError(f"{key}: {value} does not fit, expected {want} ({why})")
+            raise UserError(f"{key}: {value} does not fit, expected {want} ({why})")
     return meta
 
 

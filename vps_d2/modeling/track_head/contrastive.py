@@ -21,6 +21,7 @@ import torch
 
 from detectron2.config import configurable
 
+from ...utils.errors import UserError
 from .embedding_head import EmbeddingTrackHead, cosine, new_object_logits, zero_loss
 from .registry import TRACK_HEAD_REGISTRY
 
@@ -41,7 +42,7 @@ def contrastive_track_loss(
         num_hard_negatives (int): N_h's cap; N_h = min(num_hard_negatives, M).
     """
     if temperature <= 0 or neg_weight < 0 or num_hard_negatives < 0:
-        raise ValueError(
+        raise UserError(
             "contrastive track loss needs TEMPERATURE > 0, NEG_WEIGHT >= 0 and "
             f"NUM_HARD_NEGATIVES >= 0; got {temperature}, {neg_weight}, {num_hard_negatives}"
         )

@@ -22,6 +22,7 @@ from detectron2.layers import ShapeSpec
 from fvcore.nn import weight_init
 
 from ...layers import scale_gradient
+from ...utils.errors import UserError
 
 
 def track_labels(ids: torch.Tensor, ref_ids: torch.Tensor) -> torch.Tensor:
@@ -85,7 +86,7 @@ class EmbeddingTrackHead(nn.Module):
         """
         super().__init__()
         if num_fc < 1:
-            raise ValueError(f"MODEL.TRACK_HEAD.NUM_FC must be >= 1, got {num_fc}")
+            raise UserError(f"MODEL.TRACK_HEAD.NUM_FC must be >= 1, got {num_fc}")
         in_dim = input_shape.channels * (input_shape.height or 1) * (input_shape.width or 1)
         layers = []
         for k in range(num_fc):

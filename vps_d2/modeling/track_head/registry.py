@@ -1,6 +1,8 @@
 from detectron2.layers import ShapeSpec
 from detectron2.utils.registry import Registry
 
+from ...utils.errors import UserError
+
 TRACK_HEAD_REGISTRY = Registry("TRACK_HEAD")
 TRACK_HEAD_REGISTRY.__doc__ = """
 Track heads (paper §V-C2), selected by ``MODEL.TRACK_HEAD.NAME``. The registered object is called
@@ -15,7 +17,7 @@ labels)`` returns ``{"loss_track": ...}``.
 def build_track_head(cfg, input_shape: ShapeSpec):
     name = cfg.MODEL.TRACK_HEAD.NAME
     if name not in TRACK_HEAD_REGISTRY:
-        raise ValueError(
+        raise UserError(
             f"MODEL.TRACK_HEAD.NAME: unknown track head '{name}', "
             f"expected one of {sorted(TRACK_HEAD_REGISTRY._obj_map)}"
         )
