@@ -48,6 +48,11 @@ def main(argv=None) -> int:
     except UserError as e:
         print(f"prepare_synthetic_vps.py: error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:  # e.g. the disk filled up while writing: the split stays marked unfinished
+        reason = f"{e.strerror}: {e.filename}" if e.filename else e
+        print(f"prepare_synthetic_vps.py: error: --root {args.root}: cannot write the split there "
+              f"({reason}), expected a writable folder with free space", file=sys.stderr)
+        return 2
     print(f"wrote synthetic_vps {args.split} to {args.root}")
     print(format_statistics(stats))
     return 0
