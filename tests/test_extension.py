@@ -17,6 +17,13 @@ class TestExtension(unittest.TestCase):
 
         self.assertEqual(torch.ops.vps_d2.has_cuda(), info["cuda_kernels"])
 
+    @unittest.skipIf(os.environ.get("VPS_D2_NO_EXT") == "1", "built without the extension (VPS_D2_NO_EXT=1)")
+    def test_extension_loads_in_a_fresh_interpreter(self):
+        # `import vps_d2` no longer imports torch; _C must still find torch's libraries
+        code = "from vps_d2.layers import extension_info; print(extension_info()['built'])"
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        self.assertEqual(out.stdout.strip(), "True", out.stderr)
+
     def test_package_imports_without_the_extension(self):
         # A fresh interpreter in which `vps_d2._C` cannot be imported.
         code = (

@@ -6,6 +6,8 @@ compiled kernel raises.
 """
 from typing import Dict, Optional
 
+import torch  # noqa: F401  (first: _C links against torch's libc10, which loading torch makes findable)
+
 try:
     from vps_d2 import _C  # noqa: F401
 
