@@ -9,16 +9,11 @@ Examples:
 Run it again after an interruption: finished frames and videos are skipped.
 """
 import argparse
-import os
 import sys
 
 from vps_d2.data.categories import CITYSCAPES_VPS_CATEGORIES
 from vps_d2.data.converters import cityscapes_vps
-from vps_d2.data.converters.check import (
-    check_split,
-    format_report,
-    prepared_splits,
-)
+from vps_d2.data.converters.check import check_prepared
 from vps_d2.data.converters.common import (
     LINK_MODES,
     ConversionError,
@@ -54,20 +49,9 @@ def get_parser() -> argparse.ArgumentParser:
 
 
 def check(args) -> int:
-    if not os.path.isdir(args.out):
-        raise ConversionError(f"{args.out} is not a folder (expected a prepared cityscapes_vps)")
     wanted = cityscapes_vps.SPLITS if args.split == "all" else [args.split]
-    splits = prepared_splits(args.out, wanted)
-    if not splits:
-        raise ConversionError(
-            f"{args.out} has no im_all_info_<split>_city_vps.json: nothing to check")
-    bad = 0
-    for split in splits:
-        report = check_split(args.out, split, CITYSCAPES_VPS_CATEGORIES,
-                             has_labels=split in cityscapes_vps.LABELLED_SPLITS)
-        print(format_report("cityscapes_vps", report))
-        bad += bool(report["problems"])
-    return 1 if bad else 0
+    return check_prepared(args.out, "cityscapes_vps", wanted, CITYSCAPES_VPS_CATEGORIES,
+                          has_labels=lambda split: split in cityscapes_vps.LABELLED_SPLITS)
 
 
 def prepare(args) -> int:

@@ -9,12 +9,11 @@ Examples:
 Run it again after an interruption: finished frames are skipped.
 """
 import argparse
-import os
 import sys
 
 from vps_d2.data.categories import KITTI_STEP_CATEGORIES
 from vps_d2.data.converters import kitti_step
-from vps_d2.data.converters.check import check_split, format_report, prepared_splits
+from vps_d2.data.converters.check import check_prepared
 from vps_d2.data.converters.common import LINK_MODES, ConversionError, format_summary, run_cli
 
 PROG = "prepare_kitti_step.py"
@@ -42,18 +41,8 @@ def get_parser() -> argparse.ArgumentParser:
 
 
 def check(args) -> int:
-    if not os.path.isdir(args.out):
-        raise ConversionError(f"{args.out} is not a folder (expected a prepared kitti_step)")
-    splits = prepared_splits(args.out, [args.split] if args.split else kitti_step.SPLITS)
-    if not splits:
-        raise ConversionError(
-            f"{args.out} has no im_all_info_<split>_city_vps.json: nothing to check")
-    bad = 0
-    for split in splits:
-        report = check_split(args.out, split, KITTI_STEP_CATEGORIES)
-        print(format_report("kitti_step", report))
-        bad += bool(report["problems"])
-    return 1 if bad else 0
+    return check_prepared(args.out, "kitti_step", [args.split] if args.split else kitti_step.SPLITS,
+                          KITTI_STEP_CATEGORIES)
 
 
 def prepare(args) -> int:

@@ -9,16 +9,11 @@ Examples:
 Run it again after an interruption: finished frames are skipped.
 """
 import argparse
-import os
 import sys
 
 from vps_d2.data.categories import VIPER_VPS_CATEGORIES
 from vps_d2.data.converters import viper
-from vps_d2.data.converters.check import (
-    check_split,
-    format_report,
-    prepared_splits,
-)
+from vps_d2.data.converters.check import check_prepared
 from vps_d2.data.converters.common import (
     LINK_MODES,
     ConversionError,
@@ -62,18 +57,8 @@ def get_parser() -> argparse.ArgumentParser:
 
 
 def check(args) -> int:
-    if not os.path.isdir(args.out):
-        raise ConversionError(f"{args.out} is not a folder (expected a prepared viper_vps)")
-    splits = prepared_splits(args.out, [args.split] if args.split else viper.SPLITS)
-    if not splits:
-        raise ConversionError(
-            f"{args.out} has no im_all_info_<split>_city_vps.json: nothing to check")
-    bad = 0
-    for split in splits:
-        report = check_split(args.out, split, VIPER_VPS_CATEGORIES)
-        print(format_report("viper_vps", report))
-        bad += bool(report["problems"])
-    return 1 if bad else 0
+    return check_prepared(args.out, "viper_vps", [args.split] if args.split else viper.SPLITS,
+                          VIPER_VPS_CATEGORIES)
 
 
 def prepare(args) -> int:

@@ -8,12 +8,11 @@ Examples:
 Run it again after an interruption: finished frames are skipped.
 """
 import argparse
-import os
 import sys
 
 from vps_d2.data.categories import VIPSEG_CATEGORIES
 from vps_d2.data.converters import vipseg
-from vps_d2.data.converters.check import check_split, format_report, prepared_splits
+from vps_d2.data.converters.check import check_prepared
 from vps_d2.data.converters.common import ConversionError, format_summary, run_cli
 
 PROG = "prepare_vipseg.py"
@@ -37,18 +36,8 @@ def get_parser() -> argparse.ArgumentParser:
 
 
 def check(args) -> int:
-    if not os.path.isdir(args.out):
-        raise ConversionError(f"{args.out} is not a folder (expected a prepared vipseg)")
-    splits = prepared_splits(args.out, [args.split] if args.split else vipseg.SPLITS)
-    if not splits:
-        raise ConversionError(
-            f"{args.out} has no im_all_info_<split>_city_vps.json: nothing to check")
-    bad = 0
-    for split in splits:
-        report = check_split(args.out, split, VIPSEG_CATEGORIES)
-        print(format_report("vipseg", report))
-        bad += bool(report["problems"])
-    return 1 if bad else 0
+    return check_prepared(args.out, "vipseg", [args.split] if args.split else vipseg.SPLITS,
+                          VIPSEG_CATEGORIES)
 
 
 def prepare(args) -> int:

@@ -213,7 +213,7 @@ def training_summary(work: str) -> dict:
                             if k in ("iteration", "time", "data_time", "lr") or "loss" in k
                         }
                     )
-    except (OSError, ValueError):
+    except (OSError, ValueError):  # no or a torn metrics.json: the step's failure is reported elsewhere
         pass
     summary = {"curve": curve}
     log = os.path.join(work, "logs", "train.log")

@@ -16,7 +16,7 @@ segments, and every problem found (the first few are printed).
 """
 import os
 from collections import Counter, defaultdict
-from typing import Dict, List
+from typing import Callable, Dict, List, Sequence
 
 from ..categories import category_metadata
 from ..datasets.cityscapes_vps import (
@@ -195,3 +195,21 @@ def format_report(dataset: str, r: Dict, shown: int = 10) -> str:
 
 def prepared_splits(root: str, splits) -> List[str]:
     return [s for s in splits if os.path.isfile(split_paths(root, s)["all_info_json"])]
+
+
+def check_prepared(root: str, dataset: str, splits: Sequence[str], categories: List[Dict],
+                   has_labels: Callable[[str], bool] = lambda split: True) -> int:
+    """The ``--check`` mode of a prepare script: check and report every prepared split of ``splits``
+    in ``root``; 1 if any has a problem, else 0. A missing folder or no prepared split is a
+    ConversionError."""
+    if not os.path.isdir(root):
+        raise ConversionError(f"{root} is not a folder (expected a prepared {dataset})")
+    present = prepared_splits(root, splits)
+    if not present:
+        raise ConversionError(f"{root} has no im_all_info_<split>_city_vps.json: nothing to check")
+    bad = 0
+    for split in present:
+        report = check_split(root, split, categories, has_labels=has_labels(split))
+        print(format_report(dataset, report))
+        bad += bool(report["problems"])
+    return 1 if bad else 0

@@ -92,8 +92,12 @@ def paste_mask_logits(
     if boxes.shape[0] == 0:
         device = mask_logits.device
         return (torch.zeros((0, *size), device=device), torch.zeros((0, *size), dtype=torch.bool, device=device))
-    inside = box_inside(boxes, size, stride, touching=True)
-    sampled = _sample_masks(mask_logits, boxes, size, stride)
+    return _paste(_sample_masks(mask_logits, boxes, size, stride), boxes, stride)
+
+
+def _paste(sampled: torch.Tensor, boxes: torch.Tensor, stride: int) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Sampled mask logits (K, h, w) limited to the cells touching their box (see paste_mask_logits)."""
+    inside = box_inside(boxes, tuple(sampled.shape[-2:]), stride, touching=True)
     return torch.where(inside, sampled, torch.full_like(sampled, OUTSIDE_BOX_LOGIT)), inside
 
 
@@ -122,10 +126,9 @@ def panoptic_logits(
     stuff = sem_logits[stuff_channels.to(sem_logits.device)]
     if boxes.shape[0] == 0:
         return stuff, paste_mask_logits(mask_logits, boxes, size, stride)[0]
-    pasted, _ = paste_mask_logits(mask_logits, boxes, size, stride)
-    sampled = _sample_masks(mask_logits, boxes, size, stride)
+    sampled = _sample_masks(mask_logits, boxes, size, stride)  # once: for the channels and the pasting
     inst = sem_logits[inst_channels.to(sem_logits.device)] + sampled.to(sem_logits.dtype)
-    return torch.cat([stuff, inst], dim=0), pasted
+    return torch.cat([stuff, inst], dim=0), _paste(sampled, boxes, stride)[0]
 
 
 def upsample_panoptic_logits(
