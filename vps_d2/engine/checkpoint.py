@@ -1,11 +1,14 @@
 """detectron2's checkpointer with one-line errors for a missing, unreadable or undownloadable weights
 file (SPEC §8, §9 "Weights"): fvcore reports a missing file with an ``assert``, a corrupt one with
-torch's or pickle's traceback and a failed download with urllib's. It also saves atomically.
+torch's or pickle's traceback and a failed download with urllib's. It also saves atomically and
+says, module by module, which weights a load took from the file and which the model initialised
+(paper §V-D1: a video variant imports the Base model and initialises only its new heads).
 """
 import contextlib
 import os
 import pickle
-from typing import Iterator
+from collections import Counter
+from typing import Dict, Iterable, Iterator
 from urllib.error import URLError
 
 import detectron2.utils.comm as comm
@@ -33,11 +36,41 @@ def checkpoint_read_errors(path: str) -> Iterator[None]:
         ) from e
 
 
+def module_of(key: str) -> str:
+    """The module a state-dict key belongs to, two levels deep (``roi_heads.track_head``)."""
+    return ".".join(key.split(".")[:-1][:2]) or key
+
+
+def weights_load_report(model_keys: Iterable[str], incompatible) -> Dict[str, Dict[str, int]]:
+    """Tensors per module: ``loaded`` from the checkpoint, ``initialised`` by the model (not in the
+    checkpoint, or with another shape there) and ``unused`` (in the checkpoint, not in the model)."""
+    not_loaded = set(incompatible.missing_keys) | {k for k, *_ in incompatible.incorrect_shapes}
+    model_keys = list(model_keys)
+    count = lambda keys: dict(sorted(Counter(module_of(k) for k in keys).items()))  # noqa: E731
+    return {
+        "loaded": count(k for k in model_keys if k not in not_loaded),
+        "initialised": count(k for k in model_keys if k in not_loaded),
+        "unused": count(incompatible.unexpected_keys),
+    }
+
+
+def format_load_report(path: str, report: Dict[str, Dict[str, int]]) -> str:
+    def modules(part):
+        return ", ".join(f"{m} ({n})" for m, n in report[part].items()) or "none"
+
+    return (f"weights from {path}: {sum(report['loaded'].values())} tensors loaded; initialised here, not "
+            f"taken from it: {modules('initialised')}; in it but unused: {modules('unused')}")
+
+
 class VPSCheckpointer(DetectionCheckpointer):
     """``DetectionCheckpointer`` whose missing ``MODEL.WEIGHTS`` or unreadable checkpoint raises a
     :class:`CheckpointError` naming the file, and whose checkpoints and ``last_checkpoint`` tag are
     written to a temporary name and renamed (SPEC §8): a run killed while saving never leaves a
-    truncated checkpoint for ``--resume`` to pick up."""
+    truncated checkpoint for ``--resume`` to pick up. After a load of ``load_path``, ``load_report`` holds
+    :func:`weights_load_report` of it, also logged in one line."""
+
+    load_report = None
+    load_path = ""
 
     def save(self, name: str, **kwargs) -> None:
         """As fvcore's ``Checkpointer.save`` (model, checkpointables, extra data), written atomically."""
@@ -66,6 +99,7 @@ class VPSCheckpointer(DetectionCheckpointer):
 
     def load(self, path: str, *args, **kwargs):
         """As detectron2's; a URL that cannot be downloaded (e.g. offline) is one line too."""
+        self.load_path = path
         try:
             return super().load(path, *args, **kwargs)
         except URLError as e:
@@ -77,3 +111,12 @@ class VPSCheckpointer(DetectionCheckpointer):
     def _load_file(self, filename: str):
         with checkpoint_read_errors(filename):
             return super()._load_file(filename)
+
+    def _load_model(self, checkpoint):
+        incompatible = super()._load_model(checkpoint)
+        self.load_report = weights_load_report(self.model.state_dict().keys(), incompatible)
+        return incompatible
+
+    def _log_incompatible_keys(self, incompatible) -> None:
+        super()._log_incompatible_keys(incompatible)
+        self.logger.info(format_load_report(self.load_path, self.load_report))

@@ -19,6 +19,7 @@ from detectron2.engine import DefaultTrainer, create_ddp_model
 from ..data import VideoPanopticDatasetMapper
 from ..data.samplers import ResumableTrainingSampler
 from ..evaluation import VPQEvaluator
+from ..utils.file_io import atomic_write_json
 from .checkpoint import VPSCheckpointer
 
 
@@ -54,8 +55,14 @@ class VPSTrainer(DefaultTrainer):
     def resume_or_load(self, resume: bool = True):
         """detectron2's resume, plus the data stream: it continues where the checkpoint stopped
         instead of restarting (with ``DATALOADER.NUM_WORKERS 0`` the random augmentation too, from
-        the RNG states saved in the checkpoint; see :meth:`state_dict`)."""
+        the RNG states saved in the checkpoint; see :meth:`state_dict`). What the load took from the
+        file and what the model initialised (e.g. the new heads of a variant fine-tuned from Base,
+        paper §V-D1) goes to ``OUTPUT_DIR/weights_load_report.json``."""
         super().resume_or_load(resume=resume)
+        report = self.checkpointer.load_report
+        if report is not None and comm.is_main_process():
+            atomic_write_json(os.path.join(self.cfg.OUTPUT_DIR, "weights_load_report.json"),
+                              {"weights": self.checkpointer.load_path, **report})
         if self.start_iter > 0:
             self._trainer.data_loader = self.build_train_loader(self.cfg, start_iter=self.start_iter)
             # Making the loader's iterator draws a seed from torch's RNG; the uninterrupted run drew
