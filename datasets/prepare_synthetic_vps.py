@@ -6,6 +6,8 @@ version with the same arguments; otherwise it is regenerated (one line says why)
 
 Example:
     python datasets/prepare_synthetic_vps.py --root datasets/synthetic_vps --split train --videos 20
+    python datasets/prepare_synthetic_vps.py --root datasets/synthetic_vps_hard --split train --videos 24 \
+        --difficulty hard
 """
 import argparse
 import sys
@@ -27,22 +29,27 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--height", type=int, default=128)
     p.add_argument("--width", type=int, default=256)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--difficulty", choices=["clean", "hard"], default="clean",
+                   help="hard: the clean scenes plus degraded frames, look-alike pairs, hidden objects "
+                        "and thin poles (see datasets/README.md)")
     return p
 
 
 def main(argv=None) -> int:
     args = get_parser().parse_args(argv)
     kwargs = dict(videos=args.videos, frames=args.frames, stride=args.stride, height=args.height,
-                  width=args.width, seed=args.seed)
+                  width=args.width, seed=args.seed, difficulty=args.difficulty)
+    name = "synthetic_vps" if args.difficulty == "clean" else f"synthetic_vps_{args.difficulty}"
     state, reason = split_state(args.root, args.split, generator_stamp(args.split, **kwargs))
     if state == "current":
-        print(f"reusing synthetic_vps {args.split} in {args.root} ({reason})")
-        stats = split_statistics(split_paths(args.root, args.split)["panoptic_json"], args.videos,
-                                 args.videos * args.frames)
+        print(f"reusing {name} {args.split} in {args.root} ({reason})")
+        paths = split_paths(args.root, args.split)
+        stats = split_statistics(paths["panoptic_json"], args.videos, args.videos * args.frames,
+                                 paths["all_info_json"])
         print(format_statistics(stats))
         return 0
     if state == "stale":
-        print(f"regenerating synthetic_vps {args.split} in {args.root}: {reason}")
+        print(f"regenerating {name} {args.split} in {args.root}: {reason}")
     try:
         stats = write_synthetic_split(args.root, args.split, **kwargs)
     except UserError as e:
@@ -53,7 +60,7 @@ def main(argv=None) -> int:
         print(f"prepare_synthetic_vps.py: error: --root {args.root}: cannot write the split there "
               f"({reason}), expected a writable folder with free space", file=sys.stderr)
         return 2
-    print(f"wrote synthetic_vps {args.split} to {args.root}")
+    print(f"wrote {name} {args.split} to {args.root}")
     print(format_statistics(stats))
     return 0
 

@@ -42,6 +42,9 @@ class TestPrepareSyntheticCLI(unittest.TestCase):
             out = run("--root", root, "--split", "nope")
             self.assertEqual(out.returncode, 2)
             self.assertIn("invalid choice: 'nope'", out.stderr)
+            out = run("--root", root, "--split", "val", "--difficulty", "nightmare")
+            self.assertEqual(out.returncode, 2)
+            self.assertIn("argument --difficulty: invalid choice: 'nightmare'", out.stderr)
 
 
 class TestPrepareSyntheticReuse(unittest.TestCase):
@@ -93,6 +96,17 @@ class TestPrepareSyntheticReuse(unittest.TestCase):
         self.assertIn("it was written with other arguments (--seed 0 instead of 3)",
                       self.prepare("--seed", "3"))
         self.assertIn("reusing", self.prepare("--seed", "3"))
+
+    def test_difficulty_change_regenerates_and_same_difficulty_reuses(self):
+        self.prepare()
+        with open(self.pan_json) as f:
+            self.assertNotIn("difficulty", json.load(f)["generator"], "a clean stamp changed")
+        self.assertEqual(self.prepare("--difficulty", "hard"),
+                         f"regenerating synthetic_vps_hard val in {self.root}: "
+                         "it was written with other arguments (--difficulty clean instead of hard)")
+        self.assertTrue(self.prepare("--difficulty", "hard").startswith("reusing synthetic_vps_hard val"))
+        self.assertIn("(--difficulty hard instead of clean)", self.prepare())
+        self.assertTrue(self.prepare().startswith("reusing synthetic_vps val"))
 
     def test_interrupted_rewrite_is_not_reused(self):
         self.prepare()

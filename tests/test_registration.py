@@ -1,13 +1,18 @@
+import os
+import tempfile
 import unittest
 
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
 import vps_d2.config  # noqa: F401  (registers the datasets and model components)
+from vps_d2.data.datasets.builtin import register_all
+from vps_d2.utils.errors import UserError
 
 NAMES = [
     "cityscapes_vps_train", "cityscapes_vps_val", "cityscapes_vps_test",
     "viper_vps_train", "viper_vps_val",
     "synthetic_vps_train", "synthetic_vps_val", "synthetic_vps_test",
+    "synthetic_vps_hard_train", "synthetic_vps_hard_val", "synthetic_vps_hard_test",
 ]
 
 
@@ -34,6 +39,20 @@ class TestRegistration(unittest.TestCase):
         self.assertEqual((len(viper.stuff_classes), len(viper.thing_classes)), (23, 10))
         self.assertEqual((viper.annotation_stride, viper.vpq_excluded_category_ids, viper.vpq_min_gt_area), (1, [11], 1024))
         self.assertEqual(MetadataCatalog.get("synthetic_vps_train").stuff_classes, city.stuff_classes)
+        hard = MetadataCatalog.get("synthetic_vps_hard_val")
+        self.assertEqual((hard.stuff_classes, hard.thing_classes, hard.annotation_stride),
+                         (city.stuff_classes, city.thing_classes, 5))
+        self.assertTrue(hard.image_root.endswith(os.path.join("synthetic_vps_hard", "val", "img_all")))
+
+    def test_unprepared_hard_split_names_its_command(self):
+        default_root = os.path.dirname(MetadataCatalog.get("synthetic_vps_train").all_info_json)
+        self.addCleanup(register_all, os.path.dirname(default_root))
+        with tempfile.TemporaryDirectory() as root:
+            register_all(root)
+            with self.assertRaises(UserError) as caught:
+                DatasetCatalog.get("synthetic_vps_hard_test")
+        self.assertIn(f"python datasets/prepare_synthetic_vps.py --root {root}/synthetic_vps_hard --split test "
+                      "--difficulty hard", str(caught.exception))
 
 
 if __name__ == "__main__":

@@ -15,12 +15,16 @@ The same arguments give byte-identical files: each video draws from its own gene
 (seed, split, video). Both JSONs carry a ``generator`` stamp (:func:`generator_stamp`) so that a
 split written by another generator version or with other arguments is regenerated, not reused
 (:func:`split_state`).
+
+``difficulty="hard"`` adds the effects of :mod:`synthetic_hard` to the same scenes; each image entry
+of im_all_info then lists the degradations of its frame (``effects``) and a top-level
+``hard_effects`` lists per video the look-alike pairs, hidden objects and thin poles.
 """
 import json
 import logging
 import os
 from collections import Counter
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 from tqdm import tqdm
@@ -30,7 +34,8 @@ from ..utils.errors import UserError
 from .categories import CITYSCAPES_VPS_CATEGORIES
 from .datasets.cityscapes_vps import FRAME_ID_BASE, RAW_FRAME_SUFFIX, split_paths
 from .panoptic_io import write_panoptic_png
-from .synthetic_scene import build_world, render_frame
+from .synthetic_hard import HardVideo, format_hard_statistics, hard_statistics, make_hard
+from .synthetic_scene import Scene, build_world, render_frame
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +46,7 @@ GENERATOR_NAME = "vps_d2.synthetic"
 # 3: fences labelled as whole panels (the pickets are texture).
 GENERATOR_VERSION = 3
 SPLIT_SEEDS = {"train": 0, "val": 1, "test": 2}
+DIFFICULTIES = ("clean", "hard")
 STUFF_SEGMENT_ID = {
     c["id"]: c["color"][0] + 256 * c["color"][1] + 65536 * c["color"][2]
     for c in CITYSCAPES_VPS_CATEGORIES
@@ -54,10 +60,12 @@ def frame_stem(video: int, frame: int) -> str:
 
 
 def generator_stamp(split: str, videos: int, frames: int, stride: int, height: int, width: int,
-                    seed: int) -> Dict:
-    """What wrote a split: generator name and version and the arguments (stored in both JSONs)."""
-    return {"name": GENERATOR_NAME, "version": GENERATOR_VERSION, "split": split, "videos": videos,
-            "frames": frames, "stride": stride, "height": height, "width": width, "seed": seed}
+                    seed: int, difficulty: str = "clean") -> Dict:
+    """What wrote a split: generator name and version and the arguments (stored in both JSONs).
+    A clean split's stamp has no ``difficulty``, as before the hard split existed."""
+    stamp = {"name": GENERATOR_NAME, "version": GENERATOR_VERSION, "split": split, "videos": videos,
+             "frames": frames, "stride": stride, "height": height, "width": width, "seed": seed}
+    return stamp if difficulty == "clean" else dict(stamp, difficulty=difficulty)
 
 
 def split_state(root: str, split: str, stamp: Dict) -> Tuple[str, str]:
@@ -82,7 +90,9 @@ def split_state(root: str, split: str, stamp: Dict) -> Tuple[str, str]:
     if other:
         version = other[0]["version"]
         return "stale", f"it was written by generator version {version}, this is version {GENERATOR_VERSION}"
-    changed = [f"--{k} {s.get(k)} instead of {v}" for s in old for k, v in stamp.items() if s.get(k) != v]
+    want = dict({"difficulty": "clean"}, **stamp)
+    written = [dict({"difficulty": "clean"}, **s) for s in old]
+    changed = [f"--{k} {s.get(k)} instead of {v}" for s in written for k, v in want.items() if s.get(k) != v]
     if changed:
         return "stale", f"it was written with other arguments ({', '.join(dict.fromkeys(changed))})"
     missing = [f for f in files if not os.path.isfile(f)]
@@ -123,10 +133,13 @@ def write_synthetic_split(
     height: int = 128,
     width: int = 256,
     seed: int = 0,
+    difficulty: str = "clean",
 ) -> Dict:
     """Render and write one split; returns its statistics (see :func:`split_statistics`)."""
     if split not in SPLIT_SEEDS:
         raise UserError(f"--split must be one of {sorted(SPLIT_SEEDS)}, got '{split}'")
+    if difficulty not in DIFFICULTIES:
+        raise UserError(f"--difficulty must be one of {list(DIFFICULTIES)}, got '{difficulty}'")
     for name, value, low in (("videos", videos, 1), ("frames", frames, 1), ("stride", stride, 1),
                              ("height", height, 32), ("width", width, 32)):
         if value < low:
@@ -147,16 +160,19 @@ def write_synthetic_split(
     all_images: List[Dict] = []
     pan_images: List[Dict] = []
     annotations: List[Dict] = []
+    hard_effects: List[Dict] = []
     for v in tqdm(range(1, videos + 1), desc=f"synthetic {split}", unit="video"):
-        rng = np.random.default_rng([seed, SPLIT_SEEDS[split], v])
-        scene = build_world(rng, height, width, frames)
+        scene, rng, hard = build_video(seed, split, v, height, width, frames, stride, difficulty)
+        if hard:
+            hard_effects.append(dict(video=v, **hard.record()))
         for f in range(1, frames + 1):
             rgb, label, _ = render_frame(scene, f - 1, rng)
             file_name = frame_stem(v, f) + RAW_FRAME_SUFFIX
+            image = {"id": v * FRAME_ID_BASE + f, "file_name": file_name, "width": width, "height": height}
+            if hard:
+                rgb, image["effects"] = hard.apply(f, rgb)
             atomic_write_image(os.path.join(paths["image_root"], file_name), rgb)
-            all_images.append(
-                {"id": v * FRAME_ID_BASE + f, "file_name": file_name, "width": width, "height": height}
-            )
+            all_images.append(image)
             if f % stride:
                 continue
             image_id = f"{v:04d}_{len(pan_images) + 1:04d}_{frame_stem(v, f)}"
@@ -168,21 +184,40 @@ def write_synthetic_split(
             )
             annotations.append({"image_id": image_id, "file_name": png_name, "segments_info": segments})
     categories = [dict(c) for c in CITYSCAPES_VPS_CATEGORIES]
-    stamp = generator_stamp(split, videos, frames, stride, height, width, seed)
-    atomic_write_json(
-        paths["all_info_json"], {"generator": stamp, "images": all_images, "categories": categories}
-    )
+    stamp = generator_stamp(split, videos, frames, stride, height, width, seed, difficulty)
+    info = {"generator": stamp, "images": all_images, "categories": categories}
+    if difficulty == "hard":
+        info["hard_effects"] = hard_effects
+    atomic_write_json(paths["all_info_json"], info)
     atomic_write_json(
         paths["panoptic_json"],
         {"generator": stamp, "images": pan_images, "annotations": annotations, "categories": categories},
     )
-    return split_statistics(paths["panoptic_json"], videos, len(all_images))
+    return split_statistics(paths["panoptic_json"], videos, len(all_images), paths["all_info_json"])
 
 
-def split_statistics(panoptic_json: str, videos: int, frames: int) -> Dict:
-    """Counts and per-class sizes that tell whether a split is learnable but not trivial."""
+def build_video(seed: int, split: str, video: int, height: int, width: int, frames: int, stride: int,
+                difficulty: str = "clean") -> Tuple[Scene, np.random.Generator, Optional[HardVideo]]:
+    """The scene of one video, the generator its frames then draw from (in frame order) and, for a
+    hard video, its effects (else None). The hard effects draw from a generator of their own, so
+    a hard video's scene is its clean scene plus the effects."""
+    rng = np.random.default_rng([seed, SPLIT_SEEDS[split], video])
+    scene = build_world(rng, height, width, frames)
+    if difficulty == "clean":
+        return scene, rng, None
+    hard_rng = np.random.default_rng([seed, SPLIT_SEEDS[split], video, 1])
+    return scene, rng, make_hard(scene, hard_rng, frames, stride)
+
+
+def split_statistics(panoptic_json: str, videos: int, frames: int, all_info_json: Optional[str] = None) -> Dict:
+    """Counts and per-class sizes that tell whether a split is learnable but not trivial; for a
+    hard split (``all_info_json`` given) also the counts of each hard effect."""
     with open(panoptic_json) as f:
         pan = json.load(f)
+    info = {}
+    if all_info_json:
+        with open(all_info_json) as f:
+            info = json.load(f)
     names = {c["id"]: c["name"] for c in pan["categories"]}
     things = {c["id"] for c in pan["categories"] if c["isthing"]}
     segments = Counter()
@@ -207,7 +242,7 @@ def split_statistics(panoptic_json: str, videos: int, frames: int) -> Dict:
     classes = sorted(segments)
     med = {c: np.median(np.array(sizes[c], np.float64), axis=0) for c in classes}
     fill = {c: float(np.median([a / (w * h) for a, w, h in sizes[c]])) for c in classes}
-    return {
+    stats = {
         "videos": videos,
         "frames": frames,
         "annotated_frames": annotated,
@@ -221,6 +256,9 @@ def split_statistics(panoptic_json: str, videos: int, frames: int) -> Dict:
         "median_box_per_class": {names[c]: [float(med[c][1]), float(med[c][2])] for c in classes},
         "median_fill_per_class": {names[c]: round(fill[c], 4) for c in classes},
     }
+    if "hard_effects" in info:
+        stats["hard_effects"] = hard_statistics(info)
+    return stats
 
 
 def format_statistics(stats: Dict) -> str:
@@ -239,4 +277,6 @@ def format_statistics(stats: Dict) -> str:
             f"{stats['pixel_share_per_class'][name]:>12.4f}{stats['median_area_per_class'][name]:>10.0f}"
             f"{f'{bw:.0f} x {bh:.0f}':>16}{stats['median_fill_per_class'][name]:>10.2f}"
         )
+    if "hard_effects" in stats:
+        lines.append(format_hard_statistics(stats["hard_effects"]))
     return "\n".join(lines)

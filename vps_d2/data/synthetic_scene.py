@@ -65,6 +65,7 @@ class Thing:
     texture_seed: int
     shift: float = 0.0  # drawn this far right of x (a rider on its vehicle)
     lift: float = 0.0  # drawn this far above its ground contact (a rider's feet)
+    hidden: frozenset = frozenset()  # frames in which it is not drawn (a hard video's gap)
 
     def bottom_left(self, t: int) -> Tuple[float, float]:
         x = self.x0 + self.vx * (t - self.start) + self.shift
@@ -83,6 +84,8 @@ class Scene:
     things: List[Thing]
     height: int
     width: int
+    horizon: int  # world row where the sidewalk starts
+    curb: int  # world row where the road starts
 
 
 def _jitter(rng, color, amount=18):
@@ -115,16 +118,24 @@ def _draw_poles(rng, labels, colors, horizon, curb, width, u):
     extras += [int(rng.choice([0, TRAFFIC_SIGN, TRAFFIC_LIGHT])) for _ in range(count - 2)]
     for extra in rng.permutation(extras).tolist():
         pw = max(2, int(round(rng.uniform(4, 6) * u)))
-        px = int(rng.uniform(0, ww - pw))
-        ptop = max(0, int(horizon - rng.uniform(0.25, 0.42) * hw))
-        pbottom = int(rng.uniform(horizon + 2, curb))
-        mask = np.zeros((hw, ww), bool)
-        mask[ptop:pbottom, px:px + pw] = True
-        _paint(labels, colors, mask, POLE, _jitter(rng, (150, 150, 150), 10))
-        if extra == TRAFFIC_LIGHT:
-            _draw_traffic_light(rng, labels, colors, px + pw / 2, ptop, u)
-        elif extra == TRAFFIC_SIGN:
-            _draw_traffic_sign(rng, labels, colors, px + pw / 2, ptop, u)
+        draw_pole(rng, labels, colors, horizon, curb, pw, extra, u)
+
+
+def draw_pole(rng, labels, colors, horizon, curb, pw, extra, u) -> int:
+    """One pole pw px wide standing on the sidewalk at a random x, carrying ``extra`` (a traffic
+    light, a traffic sign or nothing: 0); returns its left world x."""
+    hw, ww = labels.shape
+    px = int(rng.uniform(0, ww - pw))
+    ptop = max(0, int(horizon - rng.uniform(0.25, 0.42) * hw))
+    pbottom = int(rng.uniform(horizon + 2, curb))
+    mask = np.zeros((hw, ww), bool)
+    mask[ptop:pbottom, px:px + pw] = True
+    _paint(labels, colors, mask, POLE, _jitter(rng, (150, 150, 150), 10))
+    if extra == TRAFFIC_LIGHT:
+        _draw_traffic_light(rng, labels, colors, px + pw / 2, ptop, u)
+    elif extra == TRAFFIC_SIGN:
+        _draw_traffic_sign(rng, labels, colors, px + pw / 2, ptop, u)
+    return px
 
 
 def _draw_traffic_light(rng, labels, colors, cx, top, u):
@@ -248,7 +259,7 @@ def build_world(rng, height: int, width: int, frames: int) -> Scene:
     cam_x = np.clip(np.round(start_x + pan * t), 0, span - 1).astype(int)
     cam_y = np.round(margin_y + shake * np.sin(0.7 * t + rng.uniform(0, 6.28))).astype(int)
     cam_y = np.clip(cam_y, 0, 2 * margin_y)
-    scene = Scene(labels, colors, cam_x, cam_y, [], height, width)
+    scene = Scene(labels, colors, cam_x, cam_y, [], height, width, horizon, curb)
     scene.things = sample_things(rng, scene, horizon, curb, frames)
     return scene
 
@@ -264,14 +275,9 @@ def sample_things(rng, scene: Scene, horizon: int, curb: int, frames: int) -> Li
     n = int(rng.integers(6, 11))
     for _ in range(n):
         cat = int(rng.choice(classes, p=probs))
-        on_sidewalk = cat == PERSON
-        if on_sidewalk:
-            y = rng.uniform(horizon + 3 * u, curb + 2 * u)
-            speed = rng.uniform(0.3, 1.2) * u
-        else:
-            y = rng.uniform(curb + 6 * u, hw - 1)
-            speed = rng.uniform(0.8, 3.5) * u
-        scale = 0.55 + 0.8 * (y - horizon) / max(1.0, hw - horizon)
+        y = ground_y(rng, cat, horizon, curb, hw, u)
+        speed = (rng.uniform(0.3, 1.2) if cat == PERSON else rng.uniform(0.8, 3.5)) * u
+        scale = perspective_scale(y, horizon, hw)
         direction = rng.choice([-1.0, 1.0])
         start = 0 if rng.random() < 0.6 else int(rng.integers(1, max(2, frames - 5)))
         cam_x = scene.cam_x[start]
@@ -290,6 +296,18 @@ def sample_things(rng, scene: Scene, horizon: int, curb: int, frames: int) -> Li
                                 _jitter(rng, THING_PALETTES[RIDER][rng.integers(2)]), start, 0.0, 0.0,
                                 int(rng.integers(1 << 30)), RIDER_SEAT[0] * w, RIDER_SEAT[1] * h))
     return things
+
+
+def ground_y(rng, category: int, horizon: int, curb: int, world_height: int, u: float) -> float:
+    """World y of a new thing's ground contact: people walk on the sidewalk, vehicles on the road."""
+    if category == PERSON:
+        return rng.uniform(horizon + 3 * u, curb + 2 * u)
+    return rng.uniform(curb + 6 * u, world_height - 1)
+
+
+def perspective_scale(y: float, horizon: int, world_height: int) -> float:
+    """Size factor of a thing standing at world row y: nearer (lower) is bigger."""
+    return 0.55 + 0.8 * (y - horizon) / max(1.0, world_height - horizon)
 
 
 def sprite_size(thing: Thing, u: float) -> Tuple[int, int]:
@@ -418,7 +436,8 @@ def render_frame(scene: Scene, t: int, rng) -> Tuple[np.ndarray, np.ndarray, Dic
     u = h / 128.0
     drawn = {}
     # Painter's order: far (small y) first; a rider is drawn after its vehicle.
-    order = sorted((th for th in scene.things if th.start <= t), key=lambda th: (th.y_bottom, th.category == RIDER))
+    shown = (th for th in scene.things if th.start <= t and t not in th.hidden)
+    order = sorted(shown, key=lambda th: (th.y_bottom, th.category == RIDER))
     for th in order:
         mask, img = thing_sprite(th, u)
         sh, sw = mask.shape

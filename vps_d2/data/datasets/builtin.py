@@ -38,6 +38,11 @@ _SYNTHETIC_VPS = {
     "synthetic_vps_val": ("synthetic_vps", "val", True),
     "synthetic_vps_test": ("synthetic_vps", "test", True),
 }
+_SYNTHETIC_VPS_HARD = {
+    "synthetic_vps_hard_train": ("synthetic_vps_hard", "train", True),
+    "synthetic_vps_hard_val": ("synthetic_vps_hard", "val", True),
+    "synthetic_vps_hard_test": ("synthetic_vps_hard", "test", True),
+}
 
 # The VIPER evaluation rules (original_release_facts.md §1.8): class 11 (mobilebarrier) excluded,
 # ground-truth segments/tubes under 32x32 px ignored, every frame annotated (dense windows).
@@ -64,6 +69,8 @@ def _prepare_hint(dataset: str, root: str, split: str) -> str:
         "vipseg": f"python datasets/prepare_vipseg.py --vipseg DIR --out {out}",
         "kitti_step": f"python datasets/prepare_kitti_step.py --step DIR --images DIR --out {out}",
         "synthetic_vps": f"python datasets/prepare_synthetic_vps.py --root {out} --split {split}",
+        "synthetic_vps_hard": f"python datasets/prepare_synthetic_vps.py --root {out} --split {split} "
+        "--difficulty hard",
     }[dataset]
 
 
@@ -75,6 +82,7 @@ def register_all(root: str) -> None:
         (_VIPSEG, VIPSEG_CATEGORIES, 1, preset_options("vipseg")),
         (_KITTI_STEP, KITTI_STEP_CATEGORIES, 1, preset_options("kitti-step")),
         (_SYNTHETIC_VPS, CITYSCAPES_VPS_CATEGORIES, 5, {}),
+        (_SYNTHETIC_VPS_HARD, CITYSCAPES_VPS_CATEGORIES, 5, {}),
     ):
         for name, (dataset, split, has_labels) in names.items():
             meta = dict(category_metadata(categories), annotation_stride=stride, **extra)
