@@ -127,9 +127,10 @@ def variant_switches(variant: str) -> list:
 
 
 def schedule_opts(iters: int) -> list:
-    """A schedule of ``iters`` with the configs' shape: LR steps at 75 % and 92 %."""
+    """A schedule of ``iters`` with the configs' shape: LR steps at 75 % and 92 %; only the final
+    checkpoint is saved."""
     steps = f"({int(iters * 0.75)}, {int(iters * 0.92)})"
-    return ["SOLVER.MAX_ITER", str(iters), "SOLVER.STEPS", steps, "SOLVER.CHECKPOINT_PERIOD", str(iters)]
+    return ["SOLVER.MAX_ITER", str(iters), "SOLVER.STEPS", steps, "SOLVER.CHECKPOINT_PERIOD", str(10 ** 9)]
 
 
 def dataset(args, part: str) -> str:
