@@ -1,7 +1,8 @@
 """Atomic file output: write to a temporary name in the target folder, then rename.
 
 A reader (or a resumed run) never sees a half-written file: either the old file, no file, or the
-complete new one (SPEC §8).
+complete new one (SPEC §8). The file gets the permissions ``open`` would have given it (the
+temporary file is private to its owner until the rename).
 """
 import contextlib
 import json
@@ -11,6 +12,9 @@ from typing import Any, Iterator
 
 import numpy as np
 from PIL import Image
+
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 
 
 @contextlib.contextmanager
@@ -23,6 +27,7 @@ def atomic_path(path: str) -> Iterator[str]:
     os.close(fd)
     try:
         yield tmp
+        os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
