@@ -331,7 +331,8 @@ def plot_tables(table: dict, out_dir: str, subtitle: str = "") -> list:
     for i, row in enumerate(rows):
         ks = [k + 2.0 * (i - (len(rows) - 1) / 2) / len(rows) for k in KS]
         ax.errorbar(ks, [table[row][f"VPQ@{k}"]["mean"] for k in KS], yerr=[table[row][f"VPQ@{k}"]["std"] for k in KS],
-                    marker="o", capsize=3, label=LABELS[row], linestyle="--" if row in CUES else "-")
+                    marker="o", capsize=3, label=LABELS[row], linestyle="--" if row in CUES else "-",
+                    color=plt.get_cmap("tab20").colors[i % 20])
     ax.set_xticks(KS)
     ax.set_xlabel("window size k (frames)")
     ax.set_ylabel("VPQ^k (%), mean ± std over seeds")
@@ -393,7 +394,6 @@ def parse_args(argv=None):
 def main(argv=None) -> None:
     args = parse_args(argv)
     args.output = os.path.abspath(args.output)
-    start = time.time()
     rows = list(args.variants)
     if not args.no_cues and CUE_SOURCE in rows:
         rows += list(CUES)
@@ -428,12 +428,13 @@ def main(argv=None) -> None:
     atomic_write_json(os.path.join(args.output, "ablation.json"), {
         "scale": args.scale, "split": args.split, "iters": args.iters, "base_iters": args.base_iters,
         "seeds": args.seeds, "table": table, "orderings": found, "detector": detector,
-        "wall_seconds": time.time() - start, "run_seconds": run_seconds(args, rows),
+        "run_seconds": run_seconds(args, rows),
     })
     with atomic_path(os.path.join(args.output, "ablation.md")) as tmp, open(tmp, "w") as f:
         f.write(block + "\n")
     print(block)
-    print("plots: " + ", ".join(plots))
+    print(f"plots: {', '.join(plots)}; the runs took {run_seconds(args, rows) / 3600:.2f} h in all "
+          f"(Base stages included; {args.jobs} at a time)")
     if args.model_zoo:
         replace_block(args.model_zoo, f"{args.scale}:{args.split}", block)
         print(f"updated {args.model_zoo}")
