@@ -25,8 +25,8 @@ orderings the paper claims with their gaps, every seed's values (``ablation.json
 table go to ``OUTPUT``; ``--model-zoo MODEL_ZOO.md`` also replaces the block between the
 ``<!-- ablation:<scale>:<split>:begin/end -->`` markers there.
 
-    python benchmarks/ablation.py --scale tiny --split hard --iters 600 --base-iters 400 --jobs 2 --threads 1
-    python benchmarks/ablation.py --scale r50 --split hard --num-gpus 1 MODEL.WEIGHTS /path/to/R-50.pkl
+    python benchmarks/ablation.py --scale tiny --split hard --iters 1200 --base-iters 1000 --jobs 2 --threads 1
+    python benchmarks/ablation.py --scale r50 --split hard --iters 3000 --base-iters 2000 MODEL.WEIGHTS /path/to/R-50.pkl
 """
 import argparse
 import json
