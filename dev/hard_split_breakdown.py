@@ -23,6 +23,7 @@ from tqdm import tqdm
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
+from vps_d2.data.datasets.cityscapes_vps import FRAME_ID_BASE  # noqa: E402
 from vps_d2.utils.file_io import atomic_write_json  # noqa: E402
 
 DATASET = "synthetic_vps_hard_test"
@@ -32,7 +33,7 @@ def frame_effects(all_info_json: str) -> dict:
     """(video, frame) -> the degradation of that frame ("" for a clean frame)."""
     with open(all_info_json) as f:
         info = json.load(f)
-    return {divmod(im["id"], 10000): "".join(im.get("effects", [])) for im in info["images"]}
+    return {divmod(im["id"], FRAME_ID_BASE): "".join(im.get("effects", [])) for im in info["images"]}
 
 
 def image_key(image_id: str) -> tuple:

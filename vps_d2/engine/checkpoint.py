@@ -46,12 +46,15 @@ def weights_load_report(model_keys: Iterable[str], incompatible) -> Dict[str, Di
     checkpoint, or with another shape there) and ``unused`` (in the checkpoint, not in the model)."""
     not_loaded = set(incompatible.missing_keys) | {k for k, *_ in incompatible.incorrect_shapes}
     model_keys = list(model_keys)
-    count = lambda keys: dict(sorted(Counter(module_of(k) for k in keys).items()))  # noqa: E731
     return {
-        "loaded": count(k for k in model_keys if k not in not_loaded),
-        "initialised": count(k for k in model_keys if k in not_loaded),
-        "unused": count(incompatible.unexpected_keys),
+        "loaded": _tensors_per_module(k for k in model_keys if k not in not_loaded),
+        "initialised": _tensors_per_module(k for k in model_keys if k in not_loaded),
+        "unused": _tensors_per_module(incompatible.unexpected_keys),
     }
+
+
+def _tensors_per_module(keys: Iterable[str]) -> Dict[str, int]:
+    return dict(sorted(Counter(module_of(k) for k in keys).items()))
 
 
 def format_load_report(path: str, report: Dict[str, Dict[str, int]]) -> str:
