@@ -100,7 +100,7 @@ CASES = (
          r"{truncated_pan_png}: cannot read panoptic PNG \(image file is truncated\)$",
          "truncated_pan_png"),
     Case("eval, truncated panoptic PNG", EVAL,
-         "{truncated_pan_png}: cannot read it as a PNG image, expected an RGB panoptic PNG$",
+         r"{truncated_pan_png}: cannot decode it( \(.*\))?, expected an 8-bit RGB panoptic PNG$",
          "truncated_pan_png"),
     Case("train, annotation without segments_info", TRAIN,
          "{gt_without_segments_info}: annotation of image '0001_0001_synthetic_000001_000005' has no "

@@ -158,7 +158,7 @@ class TestBadSubmissions(SubmissionCase):
         _, _, png = self.first()
         with open(png, "wb") as fh:
             fh.write(b"not a png")
-        self.assertError(png, "cannot read")
+        self.assertError(png, "not a PNG file, expected an 8-bit RGB panoptic PNG")
 
 
 class TestCommandLine(SubmissionCase):

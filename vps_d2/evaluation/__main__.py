@@ -200,4 +200,7 @@ def write_plots(report, folder: str) -> None:
 
 
 if __name__ == "__main__":
+    from .scoring import retain_freed_memory
+
+    retain_freed_memory()  # this process is the scorer's: reuse freed frame buffers
     sys.exit(main())

@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from ..utils.file_io import atomic_path
+from .png_io import PNGFormatError, decode_rgb_png
 from .submission_io import EvaluationInputError
 
 __all__ = [
@@ -31,17 +32,13 @@ _SHIFT = 16
 
 def decode_step_png(path: str) -> np.ndarray:
     """HxW uint32 ``class << 16 | instance`` of a STEP PNG (R = class, G·256 + B = instance)."""
-    if not os.path.isfile(path):
-        raise EvaluationInputError(f"{path}: file not found")
-    bgr = cv2.imread(path, cv2.IMREAD_UNCHANGED)
-    if bgr is None or bgr.dtype != np.uint8 or bgr.ndim != 3 or bgr.shape[2] != 3:
+    try:
+        return decode_rgb_png(path, "bgr")  # R·65536 + G·256 + B
+    except PNGFormatError as e:
         raise EvaluationInputError(
-            f"{path}: cannot read it as an 8-bit RGB PNG, expected a STEP panoptic PNG "
+            f"{e.path}: {e.reason}, expected an 8-bit RGB STEP panoptic PNG "
             "(R = class, G·256 + B = instance)"
-        )
-    raw = cv2.cvtColor(bgr, cv2.COLOR_BGR2BGRA).view(np.uint32)[..., 0]
-    np.bitwise_and(raw, 0xFFFFFF, out=raw)  # little-endian B, G, R, A -> R << 16 | G << 8 | B
-    return raw
+        ) from None
 
 
 def step_frame(

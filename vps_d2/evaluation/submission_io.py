@@ -26,6 +26,7 @@ from scipy import ndimage
 from ..utils.errors import UserError
 from ..utils.file_io import atomic_path, atomic_write_json
 from ..utils.panoptic_ids import id_to_rgb
+from .png_io import PNGFormatError, decode_rgb_png
 
 logger = logging.getLogger(__name__)
 
@@ -38,22 +39,13 @@ class EvaluationInputError(UserError):
 
 
 def decode_panoptic_png(path: str) -> np.ndarray:
-    """Decode an RGB panoptic PNG into HxW uint32 ids, fast (OpenCV decoder + one byte view)."""
-    if not os.path.isfile(path):
-        raise EvaluationInputError(f"{path}: file not found")
-    bgr = cv2.imread(path, cv2.IMREAD_UNCHANGED)
-    if bgr is None:
+    """Decode an RGB panoptic PNG into HxW uint32 ids ``R + 256·G + 65536·B`` (:mod:`.png_io`)."""
+    try:
+        return decode_rgb_png(path, "rgb")
+    except PNGFormatError as e:
         raise EvaluationInputError(
-            f"{path}: cannot read it as a PNG image, expected an RGB panoptic PNG"
-        )
-    if bgr.dtype != np.uint8 or bgr.ndim != 3 or bgr.shape[2] != 3:
-        shape = "x".join(map(str, bgr.shape))
-        raise EvaluationInputError(
-            f"{path}: expected an 8-bit RGB panoptic PNG, got {bgr.dtype} {shape}"
-        )
-    ids = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGBA).view(np.uint32)[..., 0]
-    np.bitwise_and(ids, 0xFFFFFF, out=ids)  # drop the alpha byte: R + 256·G + 65536·B
-    return ids
+            f"{e.path}: {e.reason}, expected an 8-bit RGB panoptic PNG"
+        ) from None
 
 
 def read_json(path: str, what: str) -> dict:
