@@ -5,8 +5,8 @@ are grouped into videos by the video field of their image id, ``VVVV_FFFF_...``,
 frame number), ``vipseg`` (:mod:`.vipseg_io`) and ``kitti-step`` (:mod:`.step_io`). Videos may have
 any number of annotated frames. Each video is decoded, counted
 and reduced to small statistics (:mod:`.vpq`, :mod:`.stq`) in one process or in a pool of workers;
-only those statistics travel back. PNG decoding (most of the time) runs in a few threads per
-process, a few frames ahead of the counting: OpenCV's decoder releases the GIL.
+only those statistics travel back. PNG decoding (:mod:`.png_io`) runs in a few threads per
+process, a few frames ahead of the counting: its decoders (Wuffs, OpenCV) release the GIL.
 """
 
 import collections
@@ -221,9 +221,10 @@ def _run_task(task):
 def retain_freed_memory() -> bool:
     """Ask glibc's malloc to keep freed blocks of up to 64 MB for reuse (up to 256 MB in all)
     rather than give them back to the OS, in a process that scores: every decoded frame is a new
-    8 MB buffer, and mapping it afresh costs about 2,000 page faults (measured on the 50-video
+    8 MB buffer, whose 2,048 pages are otherwise faulted in afresh (measured on the 50-video
     benchmark: 4,090 faults and 9 of 13 ms per decode; the scorer 25 % slower). Returns False where
-    ``mallopt`` does not exist (not glibc). Called by the CLI and in the worker processes."""
+    ``mallopt`` does not exist (not glibc). Called by the CLI and in the worker processes, never on
+    import: it changes the whole process."""
     import ctypes
 
     try:
