@@ -136,6 +136,7 @@ class TestDecodeRGBPNG(unittest.TestCase):
             "text.png": r"not a PNG file, expected",
             "truncated.png": r"cannot decode it.*, expected an 8-bit RGB PNG$",
             "missing.png": r"file not found, expected",
+            "": r"cannot read it \(Is a directory\), expected",  # the temporary folder itself
         }
         for name, pattern in cases.items():
             for decoder in DECODERS:

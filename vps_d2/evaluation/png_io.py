@@ -13,7 +13,6 @@ their transparent pixels.
 Anything else (grey, RGBA, 16-bit, not a PNG, truncated) raises :class:`PNGFormatError`.
 """
 
-import os
 import struct
 import threading
 from typing import Optional
@@ -63,10 +62,13 @@ def decode_rgb_png(path: str, order: str = "rgb", decoder: Optional[str] = None)
     if order not in ("rgb", "bgr"):
         raise ValueError(f"order must be 'rgb' or 'bgr', got {order!r}")
     decoder = decoder or default_decoder()
-    if not os.path.isfile(path):
-        raise PNGFormatError(path, "file not found")
-    with open(path, "rb") as f:
-        data = f.read()
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        raise PNGFormatError(path, "file not found") from None
+    except OSError as e:  # a folder, no permission
+        raise PNGFormatError(path, f"cannot read it ({e.strerror})") from None
     _check_header(data, path)
     if decoder == "wuffs" and _has_transparency(data):
         decoder = "opencv"  # Wuffs would blank the transparent colour's pixels
