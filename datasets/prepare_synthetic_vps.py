@@ -32,13 +32,16 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--difficulty", choices=["clean", "hard"], default="clean",
                    help="hard: the clean scenes plus degraded frames, look-alike pairs, hidden objects "
                         "and thin poles (see datasets/README.md)")
+    p.add_argument("--flow", action="store_true",
+                   help="also write every frame's ground-truth backward flow to the previous frame "
+                        "(<split>/flow/*_flow.npy, float32 HxWx2 pixels, NaN where not visible)")
     return p
 
 
 def main(argv=None) -> int:
     args = get_parser().parse_args(argv)
     kwargs = dict(videos=args.videos, frames=args.frames, stride=args.stride, height=args.height,
-                  width=args.width, seed=args.seed, difficulty=args.difficulty)
+                  width=args.width, seed=args.seed, difficulty=args.difficulty, flow=args.flow)
     name = "synthetic_vps" if args.difficulty == "clean" else f"synthetic_vps_{args.difficulty}"
     state, reason = split_state(args.root, args.split, generator_stamp(args.split, **kwargs))
     if state == "current":

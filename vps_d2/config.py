@@ -50,6 +50,11 @@ def add_video_input_config(cfg: CN) -> None:
     # stride of 5 this means the previous or next annotated frame. A video whose annotated frames
     # are all further apart falls back to the nearest annotated frame; a one-frame video to itself.
     cfg.INPUT.VIDEO.REF_RANGE = 5
+    # Raw frames between a training frame and the frame it is fused with. At test each frame is
+    # fused with its predecessor (gap 1), so training fuses each frame of the pair with the raw
+    # frame FUSE_GAP before it (no labels needed; a video's first frame with itself), as at test.
+    # 0 = the old scheme: the target fused with the annotated reference (tau = ±5, issue 22).
+    cfg.INPUT.VIDEO.FUSE_GAP = 1
     # Annotation stride lambda (§III-C): raw frames between two annotated frames; used to turn the
     # temporal window k (raw frames) into a number of annotated frames. 0 = take the dataset's
     # ``annotation_stride`` metadata (5 for Cityscapes-VPS and synthetic, 1 for VIPER).
@@ -61,7 +66,8 @@ def add_flow_config(cfg: CN) -> None:
     cfg.MODEL.FLOW = CN()
     # Source of the initial flow target->reference, in pixels at 1/4 resolution:
     # "dis" (OpenCV DIS, no weights), "raft" (torchvision RAFT, weights from MODEL.FLOW.WEIGHTS),
-    # "zero" (the align module's refinement learns all of it).
+    # "zero" (the align module's refinement learns all of it), "oracle" (the ground-truth flow of a
+    # synthetic split prepared with --flow, chained over the gap; evaluation and diagnostics only).
     cfg.MODEL.FLOW.NAME = "dis"
     # Path of the RAFT weights (never downloaded at run time). Unused by "dis" and "zero".
     cfg.MODEL.FLOW.WEIGHTS = ""
@@ -109,6 +115,11 @@ def add_fuse_config(cfg: CN) -> None:
     # Output channels of the shallow flownet's hidden 3x3 convs; a last conv outputs the 2-channel
     # residual flow (§V-C1: 64, 64, 32, 2).
     cfg.MODEL.FUSE.FLOWNET_DIMS = [64, 64, 32]
+    # Bound of the flownet's residual, in cells of the 1/4 map: residual = L · tanh(r / L); <= 0 is
+    # unbounded. Trained only by the downstream losses, an unbounded residual runs away and shuts
+    # the reference out (issue 22). 2 cells = 8 px, over 3x the ground-truth motion of things
+    # between consecutive synthetic frames and the DIS error there.
+    cfg.MODEL.FUSE.FLOW_RESIDUAL_LIMIT = 2.0
 
 
 def add_track_head_config(cfg: CN) -> None:
@@ -242,7 +253,13 @@ def add_tracker_config(cfg: CN) -> None:
     # Appearance logit of the "new object" entry r_0 (Eq. 3-4: a constant 0 logit).
     cfg.MODEL.TRACKER.NEW_OBJECT_LOGIT = 0.0
     # Frames an unmatched track stays in memory, so an object hidden that long keeps its id.
-    cfg.MODEL.TRACKER.MEMORY_FRAMES = 5
+    # The hard synthetic split hides objects for 2-6 frames; a hidden track's mask is carried along
+    # by every frame's flow while it waits.
+    cfg.MODEL.TRACKER.MEMORY_FRAMES = 8
+    # Similarity of track-head embeddings: "cosine" / MODEL.TRACK_HEAD.TEMPERATURE for every head
+    # (a raw dot product, as the original used for MaskTrack, re-identifies 44 % vs 95 % by cosine
+    # on the same embeddings, issue 22), or "dot".
+    cfg.MODEL.TRACKER.EMBEDDING_METRIC = "cosine"
     # Matched tracks: embedding <- m · embedding + (1 - m) · detection embedding (0 = replace).
     cfg.MODEL.TRACKER.EMBED_MOMENTUM = 0.0
 

@@ -132,6 +132,26 @@ class TestVideoPanopticDatasetMapper(unittest.TestCase):
         self.assertNotIn("flow", self.mapper(**{"MODEL.FLOW.IN_LOADER": False})(self.videos[0]))
         self.assertNotIn("flow", self.mapper(**{"MODEL.FLOW.NAME": "zero"})(self.videos[0]))
 
+    def test_each_frame_fused_with_its_raw_predecessor_as_at_test(self):
+        video = self.videos[0]
+        fused = {"MODEL.VPS.FUSE_ON": True}
+        out = self.mapper(**fused)(video)
+        self.assertNotIn("flow", out)  # the pair is not fused with each other
+        for f in out["frames"]:
+            self.assertEqual(f["fuse_image"].shape, f["image"].shape)
+            self.assertEqual(tuple(f["fuse_flow"].shape), (2, 10, 18))
+        # without augmentation the fuse image is exactly the raw frame before (itself for frame 0)
+        plain = {"INPUT.RANDOM_FLIP": "none", "INPUT.CROP.ENABLED": False, "INPUT.MIN_SIZE_TRAIN": (64, 64)}
+        for f in self.mapper(**fused, **plain)(video)["frames"]:
+            before = video["file_names"][max(0, f["frame_index"] - 1)]
+            raw = torch.as_tensor(read_image(before, format="BGR").transpose(2, 0, 1).copy())
+            self.assertTrue(torch.equal(f["fuse_image"], raw))
+        two = self.mapper(**fused, **{"INPUT.VIDEO.FUSE_GAP": 0})(video)
+        self.assertNotIn("fuse_image", two["frames"][0])
+        self.assertIn("flow", two)
+        bi = self.mapper(**fused, **{"MODEL.FUSE.BIDIRECTIONAL": True})(video)
+        self.assertIn("flow_backward", bi)
+
     def test_test_mode_returns_every_frame_in_order(self):
         video = self.videos[1]
         out = self.mapper(is_train=False)(video)

@@ -100,13 +100,24 @@ class TestAlignAttendFuse(unittest.TestCase):
         cfg.MODEL.FLOW.WARP_IMPL = "pytorch"
         fuse = build_fuse_head(cfg, 4)
         f_t, f_ref = torch.randn(1, 4, 5, 6), torch.randn(1, 4, 5, 6)
+        target = torch.randn(1, 4, 5, 6)
         g = fuse(f_t, f_ref, torch.randn(1, 2, 5, 6))
         self.assertEqual(g.shape, f_t.shape)
-        g.square().sum().backward()
+        self.assertEqual(float(g.abs().max()), 0.0)  # a fresh head is the identity (g_t = 0)
+        (g * target).sum().backward()
+        grads = {name: p.grad for name, p in fuse.named_parameters()}
+        # at zero the temporal conv learns first; what lies before it gets gradients once it has moved
+        for name, grad in grads.items():
+            self.assertIsNotNone(grad, name)
+            moved = name.startswith("attend.temporal.")
+            self.assertEqual(grad.abs().sum().item() > 0, moved, name)
+        with torch.no_grad():
+            fuse.attend.temporal.weight.normal_(std=0.1)
+        fuse.zero_grad()
+        (fuse(f_t, f_ref, torch.randn(1, 2, 5, 6)) * target).sum().backward()
         grads = {name: p.grad for name, p in fuse.named_parameters()}
         hidden = [n for n in grads if n.startswith("align.flownet.") and not n.startswith("align.flownet.6")]
         for name, grad in grads.items():
-            self.assertIsNotNone(grad, name)
             if name not in hidden:
                 self.assertGreater(grad.abs().sum().item(), 0, name)
         # the residual conv starts at zero, so the hidden flownet layers learn once it has moved
@@ -114,7 +125,7 @@ class TestAlignAttendFuse(unittest.TestCase):
         with torch.no_grad():
             fuse.align.residual.weight.normal_(std=0.01)
         fuse.zero_grad()
-        fuse(f_t, f_ref, torch.randn(1, 2, 5, 6)).square().sum().backward()
+        (fuse(f_t, f_ref, torch.randn(1, 2, 5, 6)) * target).sum().backward()
         for name in hidden:
             self.assertGreater(dict(fuse.named_parameters())[name].grad.abs().sum().item(), 0, name)
 

@@ -120,6 +120,13 @@ class TestModelE2E(unittest.TestCase):
         _, state_b = model.inference_step(frames[8])
         out_a, _ = model.inference_step(frames[9], state_a)
         out_b, _ = model.inference_step(frames[9], state_b)
+        # a fresh fuse head is the identity: the image-level model, whatever the reference
+        self.assertTrue(torch.equal(out_a["sem_seg_logits"], out_b["sem_seg_logits"]))
+        self.assertTrue(torch.equal(out_a["instances"].pred_boxes.tensor, out_b["instances"].pred_boxes.tensor))
+        with torch.no_grad():  # as after training: the temporal conv has moved away from zero
+            torch.nn.init.normal_(model.fuse_head.attend.temporal.weight, std=0.05)
+        out_a, _ = model.inference_step(frames[9], state_a)
+        out_b, _ = model.inference_step(frames[9], state_b)
         self.assertFalse(torch.allclose(out_a["sem_seg_logits"], out_b["sem_seg_logits"]))
         # the same reference with another flow also changes the result
         feats = model._pyramid(model.preprocess_image([frames[9]["image"]]))[1]

@@ -38,7 +38,7 @@ class TestAffinity(unittest.TestCase):
         # one detection, one track: dot 16 against the dummy's 0; same class; IoU 1; score 0.5.
         # The log-score counts against starting a new track only.
         d = dets([(A, (0, 0, 10, 10), 1, 0.5)])
-        a, new = affinity_matrix(d, d, AffinityWeights())
+        a, new = affinity_matrix(d, d, AffinityWeights(), metric="dot")
         log_sm = torch.tensor([0.0, 16.0]).log_softmax(0)
         self.assertAlmostEqual(a.item(), log_sm[1].item() + 2.0 + 10.0, places=5)
         self.assertAlmostEqual(new.item(), log_sm[0].item() + 10.0 + torch.tensor(0.5).log().item(), places=5)
@@ -46,7 +46,7 @@ class TestAffinity(unittest.TestCase):
 
 class TestVideoTracker(unittest.TestCase):
     def test_identity_kept_through_motion_and_new_objects_get_new_ids(self):
-        tr = VideoTracker()
+        tr = VideoTracker(metric="dot")
         first = tr.update(dets([(A, (0, 0, 8, 8), 1, 0.7), (B, (20, 0, 28, 8), 1, 0.9)]))
         self.assertEqual(first, [2, 1])  # ids by decreasing score on the first frame
         for t in range(1, 5):
@@ -56,7 +56,7 @@ class TestVideoTracker(unittest.TestCase):
         self.assertEqual(ids, [2, 3, 1])
 
     def test_swap_prone_crossing_is_resolved_by_appearance(self):
-        tr = VideoTracker()
+        tr = VideoTracker(metric="dot")
         tr.update(dets([(A, (0, 0, 10, 10), 1, 0.9), (B, (20, 0, 30, 10), 1, 0.9)]))
         # the two cars cross: boxes nearly coincide, A is now on the right
         ids = tr.update(dets([(B, (9, 0, 19, 10), 1, 0.9), (A, (11, 0, 21, 10), 1, 0.9)]))
@@ -65,7 +65,7 @@ class TestVideoTracker(unittest.TestCase):
         self.assertEqual(ids, [1, 2])
 
     def test_reidentified_after_a_two_frame_occlusion(self):
-        tr = VideoTracker(memory_frames=3)
+        tr = VideoTracker(metric="dot", memory_frames=3)
         tr.update(dets([(A, (0, 0, 8, 8), 1, 0.9), (B, (20, 0, 28, 8), 1, 0.9)]))
         tr.update(dets([(B, (21, 0, 29, 8), 1, 0.9)]))  # A hidden
         tr.update(dets([(B, (22, 0, 30, 8), 1, 0.9)]))  # still hidden
@@ -73,14 +73,14 @@ class TestVideoTracker(unittest.TestCase):
         self.assertEqual(ids, [1, 2])
 
     def test_memory_forgets_after_its_horizon(self):
-        tr = VideoTracker(memory_frames=1)
+        tr = VideoTracker(metric="dot", memory_frames=1)
         tr.update(dets([(A, (0, 0, 8, 8), 1, 0.9)]))
         tr.update(dets([]))
         tr.update(dets([]))
         self.assertEqual(tr.update(dets([(A, (0, 0, 8, 8), 1, 0.9)])), [2])
 
     def test_conflicting_claims_are_resolved_one_to_one(self):
-        tr = VideoTracker()
+        tr = VideoTracker(metric="dot")
         tr.update(dets([(A, (0, 0, 10, 10), 1, 0.9)]))
         # two detections both look like track 1; the better one keeps the id, the other is new
         ids = tr.update(dets([(A, (12, 0, 22, 10), 1, 0.9), (A, (1, 0, 11, 10), 1, 0.9)]))
@@ -90,13 +90,13 @@ class TestVideoTracker(unittest.TestCase):
     def test_class_disagreement_starts_a_new_track(self):
         # moderate appearance agreement (dot 4): the class cue (10) decides
         weak = [2.0, 0, 0]
-        tr = VideoTracker()
+        tr = VideoTracker(metric="dot")
         tr.update(dets([(weak, (0, 0, 10, 10), 1, 0.9)]))
         self.assertEqual(tr.update(dets([(weak, (0, 0, 10, 10), 3, 0.9)])), [2])
         self.assertEqual(tr.update(dets([(weak, (0, 0, 10, 10), 3, 0.9)])), [2])
 
     def test_reset_between_videos(self):
-        tr = VideoTracker()
+        tr = VideoTracker(metric="dot")
         tr.update(dets([(A, (0, 0, 8, 8), 1, 0.9), (B, (20, 0, 28, 8), 1, 0.8)]))
         tr.update(dets([(C, (0, 0, 8, 8), 2, 0.9)]))
         tr.reset()
@@ -111,7 +111,7 @@ class TestVideoTracker(unittest.TestCase):
             return torch.roll(masks, 10, dims=-1)
 
         # appearance off: only the warped mask IoU can tell which track moved where
-        tr = VideoTracker(weights=AffinityWeights(appearance=0.0, same_class=0.0, log_score=0.0, mask_iou=2.0))
+        tr = VideoTracker(metric="dot", weights=AffinityWeights(appearance=0.0, same_class=0.0, log_score=0.0, mask_iou=2.0))
         tr.update(dets([(A, (0, 0, 10, 10), 1, 0.9), (A, (10, 0, 20, 10), 1, 0.9)]))
         ids = tr.update(dets([(A, (20, 0, 30, 10), 1, 0.9), (A, (10, 0, 20, 10), 1, 0.9)]), warp=shift_right)
         self.assertEqual(ids, [2, 1])
@@ -125,7 +125,7 @@ class TestVideoTracker(unittest.TestCase):
         d = [-0.1, 0, 0]
         for log_score, score, expected in ((1.0, 0.5, [1]), (1.0, 0.95, [2]), (0.0, 0.5, [2])):
             with self.subTest(log_score=log_score, score=score):
-                tr = VideoTracker(weights=AffinityWeights(appearance=1.0, mask_iou=0.0, same_class=0.0, log_score=log_score))
+                tr = VideoTracker(metric="dot", weights=AffinityWeights(appearance=1.0, mask_iou=0.0, same_class=0.0, log_score=log_score))
                 tr.update(dets([(A, (0, 0, 10, 10), 1, 0.9)]))
                 self.assertEqual(tr.update(dets([(d, (30, 10, 40, 20), 1, score)])), expected)
 
@@ -141,12 +141,12 @@ class TestVideoTracker(unittest.TestCase):
         for row, (cues, expected) in rows.items():
             with self.subTest(row=row):
                 weights = dict(appearance=0.0, mask_iou=0.0, box_iou=0.0, same_class=0.0, log_score=0.0)
-                tr = VideoTracker(weights=AffinityWeights(**dict(weights, **cues)))
+                tr = VideoTracker(metric="dot", weights=AffinityWeights(**dict(weights, **cues)))
                 tr.update(dets([(A, (0, 0, 10, 10), 1, 0.9), (B, (15, 0, 25, 10), 2, 0.8), (C, (30, 0, 40, 10), 3, 0.7)]))
                 self.assertEqual(tr.update(dets([(C, (15, 0, 25, 10), 1, 0.9)])), expected)
 
     def test_ids_do_not_wrap(self):
-        tr = VideoTracker(memory_frames=0)
+        tr = VideoTracker(metric="dot", memory_frames=0)
         for _ in range(300):
             ids = tr.update(dets([(A, (0, 0, 8, 8), 1, 0.9)]))
             tr.tracks = []  # forget: every frame starts a new track

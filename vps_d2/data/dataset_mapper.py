@@ -7,7 +7,10 @@ Training (paper §V-D1, SPEC §4):
      both frames and their labels;
   4. build per-frame targets: ``Instances`` (boxes, classes, masks, ``gt_ids`` = segment ids, shared
      by the two frames), the semantic target and the panoptic target;
-  5. optionally the initial DIS flow in both directions (``MODEL.FLOW.IN_LOADER``).
+  5. with fusion on, for each frame of the pair the raw frame ``fuse_gap`` before it (the frame it is
+     fused with, as at test: issue 22), through the same transforms;
+  6. optionally the initial DIS flow of the pair in both directions and of each frame to the frame
+     it is fused with (``MODEL.FLOW.IN_LOADER``).
 
 Testing: every frame of the video in temporal order, with which ones are annotated. Images are read
 when a frame is accessed (:class:`VideoFrames`), so a long video never sits in memory whole.
@@ -16,6 +19,7 @@ import copy
 import logging
 from typing import Dict, List, Optional, Sequence
 
+import cv2
 import numpy as np
 import torch
 from detectron2.config import configurable
@@ -25,7 +29,7 @@ from detectron2.data import transforms as T
 from detectron2.structures import BitMasks, Boxes, Instances
 
 from ..utils.errors import UserError
-from .flow import dis_flow
+from .flow import dis_flow, downscale_flow, flow_size
 from .frame_sampler import sample_reference, sample_target
 from .panoptic_io import read_panoptic_png
 
@@ -127,18 +131,21 @@ def _to_chw_tensor(image: np.ndarray) -> torch.Tensor:
 
 
 class _Frame(dict):
-    """A test frame dict whose ``image`` is read and resized only when ``frame["image"]`` is used,
-    so iterating a video for its metadata (e.g. in the evaluator) decodes nothing."""
+    """A test frame dict whose lazy fields (``image``, and ``flow`` for the oracle) are computed only
+    when used, so iterating a video for its metadata (e.g. in the evaluator) decodes nothing."""
 
-    def __init__(self, fields: Dict, load):
+    def __init__(self, fields: Dict, loaders: Dict):
         super().__init__(fields)
-        self._load = load
+        self._loaders = loaders
+
+    def __contains__(self, key) -> bool:
+        return dict.__contains__(self, key) or key in self._loaders
 
     def __missing__(self, key):
-        if key != "image":
+        if key not in self._loaders:
             raise KeyError(key)
-        self["image"] = image = self._load()
-        return image
+        self[key] = value = self._loaders[key]()
+        return value
 
 
 class VideoFrames(Sequence):
@@ -150,10 +157,11 @@ class VideoFrames(Sequence):
     three None if unannotated).
     """
 
-    def __init__(self, video: Dict, augmentations: T.AugmentationList, image_format: str):
+    def __init__(self, video: Dict, augmentations: T.AugmentationList, image_format: str, oracle_flow: bool = False):
         self._video = video
         self._augmentations = augmentations
         self._image_format = image_format
+        self._oracle_flow = oracle_flow
 
     def __len__(self) -> int:
         return len(self._video["file_names"])
@@ -181,7 +189,32 @@ class VideoFrames(Sequence):
             "pan_seg_file_name": v["pan_seg_file_names"][i],
             "segments_info": v["segments_infos"][i],
         }
-        return _Frame(fields, lambda: self._read(i))
+        loaders = {"image": lambda: self._read(i)}
+        if self._oracle_flow:
+            frame = _Frame(fields, loaders)
+            loaders["flow"] = lambda: self._oracle(i, frame["image"].shape[-2:])
+            return frame
+        return _Frame(fields, loaders)
+
+    def _oracle(self, i: int, size) -> torch.Tensor:
+        """Frame i's ground-truth flow to frame i - 1 as the fuse head's initial flow at the model
+        input's ``size`` (zero for a first frame, which is fused with itself)."""
+        height, width = flow_size(*size)
+        if i == 0:
+            return torch.zeros((2, height, width))
+        path = self._video.get("flow_file_names", [None] * len(self))[i]
+        if path is None:
+            raise UserError(
+                f"MODEL.FLOW.NAME oracle: frame {self._video['file_names'][i]} has no ground-truth flow, "
+                "expected <split>/flow/*_flow.npy (prepare the synthetic split with --flow)"
+            )
+        flow = np.load(path)
+        scale = size[1] / flow.shape[1]
+        small = downscale_flow(flow)
+        if small.shape[1:] != (height, width):
+            small = cv2.resize(small.transpose(1, 2, 0), (width, height), interpolation=cv2.INTER_LINEAR)
+            small = small.transpose(2, 0, 1) * scale
+        return torch.as_tensor(np.ascontiguousarray(small, dtype=np.float32))
 
 
 class VideoPanopticDatasetMapper:
@@ -194,7 +227,10 @@ class VideoPanopticDatasetMapper:
                                           #   instances (gt_boxes, gt_classes, gt_masks, gt_ids),
                                           #   sem_seg (int64 HxW, ignore_label on void),
                                           #   pan_seg (int64 HxW, see panoptic_targets),
-                                          #   file_name, frame_id, frame_index (position in the video)
+                                          #   file_name, frame_id, frame_index (position in the video),
+                                          #   with fuse_gap > 0: fuse_image (uint8 CHW, the raw frame
+                                          #   fuse_gap before, itself for a first frame) and, if
+                                          #   compute_flow, fuse_flow (frame->fuse_image)
          "flow": float32 (2, ceil(H/4), ceil(W/4)),           # target->reference, if compute_flow
          "flow_backward": float32 (2, ceil(H/4), ceil(W/4))}  # reference->target, if compute_flow
 
@@ -213,6 +249,9 @@ class VideoPanopticDatasetMapper:
         ref_range: int = 5,
         ignore_label: int = 255,
         compute_flow: bool = False,
+        fuse_gap: int = 0,
+        pair_flow: bool = True,
+        oracle_flow: bool = False,
     ):
         """
         Args:
@@ -225,6 +264,12 @@ class VideoPanopticDatasetMapper:
             ref_range: reference offset range R in raw frames (§V-D1).
             ignore_label: semantic ignore value.
             compute_flow: add the initial DIS flow of the pair (training).
+            fuse_gap: raw frames between a training frame and the frame it is fused with; 0 = none
+                (no fusion, or the target fused with the annotated reference).
+            pair_flow: with compute_flow, also the flow between the target and the reference
+                (``flow``, ``flow_backward``): needed when they are fused with each other.
+            oracle_flow: give every test frame its ground-truth flow to the previous frame (``flow``,
+                from the split's ``flow_file_names``) for ``MODEL.FLOW.NAME oracle``.
         """
         self.is_train = is_train
         self.augmentations = T.AugmentationList(augmentations)
@@ -234,6 +279,9 @@ class VideoPanopticDatasetMapper:
         self.ref_range = ref_range
         self.ignore_label = ignore_label
         self.compute_flow = compute_flow
+        self.fuse_gap = fuse_gap
+        self.pair_flow = pair_flow
+        self.oracle_flow = oracle_flow
         mode = "training" if is_train else "inference"
         logger.info(f"[VideoPanopticDatasetMapper] {mode} augmentations: {augmentations}")
 
@@ -254,6 +302,7 @@ class VideoPanopticDatasetMapper:
         semantic = meta.stuff_dataset_id_to_contiguous_id
         things = meta.thing_dataset_id_to_contiguous_id
         stuff_ids = [d for d in sorted(semantic, key=semantic.get) if d not in things]
+        fuse_gap = cfg.INPUT.VIDEO.FUSE_GAP if is_train and cfg.MODEL.VPS.FUSE_ON else 0
         return {
             "is_train": is_train,
             "augmentations": augs,
@@ -263,6 +312,9 @@ class VideoPanopticDatasetMapper:
             "ref_range": cfg.INPUT.VIDEO.REF_RANGE,
             "ignore_label": meta.ignore_label,
             "compute_flow": is_train and cfg.MODEL.FLOW.IN_LOADER and cfg.MODEL.FLOW.NAME == "dis",
+            "fuse_gap": fuse_gap,
+            "pair_flow": not fuse_gap or cfg.MODEL.FUSE.BIDIRECTIONAL,
+            "oracle_flow": not is_train and cfg.MODEL.VPS.FUSE_ON and cfg.MODEL.FLOW.NAME == "oracle",
         }
 
     def __call__(self, video: Dict) -> Dict:
@@ -271,7 +323,8 @@ class VideoPanopticDatasetMapper:
                 "video_id": video["video_id"],
                 "height": video["height"],
                 "width": video["width"],
-                "frames": VideoFrames(copy.deepcopy(video), self.augmentations, self.image_format),
+                "frames": VideoFrames(copy.deepcopy(video), self.augmentations, self.image_format,
+                                      self.oracle_flow),
             }
         return self._training_pair(video)
 
@@ -304,7 +357,15 @@ class VideoPanopticDatasetMapper:
             fields, sem_seg, pan_seg = panoptic_targets(
                 id_map, segments[k], self.semantic_to_thing, self.semantic_to_stuff, self.ignore_label
             )
-            frames.append(
+            if self.fuse_gap:
+                fuse_image = transforms.apply_image(read_frame(video["file_names"][max(0, p - self.fuse_gap)],
+                                                               self.image_format))
+                frames.append({"fuse_image": _to_chw_tensor(fuse_image)})
+                if self.compute_flow:
+                    frames[-1]["fuse_flow"] = torch.as_tensor(dis_flow(image, fuse_image))
+            else:
+                frames.append({})
+            frames[-1].update(
                 {
                     "image": _to_chw_tensor(image),
                     "height": image.shape[0],
@@ -318,7 +379,7 @@ class VideoPanopticDatasetMapper:
                 }
             )
         out = {"video_id": video["video_id"], "frames": frames}
-        if self.compute_flow:
+        if self.compute_flow and self.pair_flow:
             target_img, ref_img = (f["image"].permute(1, 2, 0).numpy() for f in frames)
             out["flow"] = torch.as_tensor(dis_flow(target_img, ref_img))
             out["flow_backward"] = torch.as_tensor(dis_flow(ref_img, target_img))

@@ -38,3 +38,37 @@ def dis_flow(target: np.ndarray, reference: np.ndarray, stride: int = FLOW_STRID
     dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
     flow = dis.calc(small[0], small[1], None)  # (h, w, 2): target(y, x) ~ reference(y + dy, x + dx)
     return np.ascontiguousarray(flow.transpose(2, 0, 1), dtype=np.float32)
+
+
+def chain_backward_flows(flows) -> np.ndarray:
+    """Compose backward flows [t -> t-1, t-1 -> t-2, ...] (each (H, W, 2), NaN where not visible)
+    into one flow t -> t-k: f(x) = f1(x) + f2(x + f1(x)) + ..., each later flow sampled bilinearly
+    where the chain has landed (NaN once any step is invisible or out of the frame)."""
+    total = np.array(flows[0], np.float32, copy=True)
+    h, w = total.shape[:2]
+    ys, xs = np.mgrid[:h, :w].astype(np.float32)
+    for step in flows[1:]:
+        map_x, map_y = xs + total[..., 0], ys + total[..., 1]
+        valid = np.isfinite(map_x) & (map_x >= 0) & (map_x <= w - 1) & (map_y >= 0) & (map_y <= h - 1)
+        filled = np.nan_to_num(np.asarray(step, np.float32), nan=0.0)
+        known = cv2.remap(np.isfinite(step).all(-1).astype(np.float32), np.nan_to_num(map_x), np.nan_to_num(map_y),
+                          cv2.INTER_LINEAR)
+        sampled = cv2.remap(filled, np.nan_to_num(map_x), np.nan_to_num(map_y), cv2.INTER_LINEAR)
+        total = total + sampled
+        total[~(valid & (known > 0.999))] = np.nan
+    return total
+
+
+def downscale_flow(flow: np.ndarray, stride: int = FLOW_STRIDE) -> np.ndarray:
+    """A full-resolution flow (H, W, 2) in pixels, NaN where unknown, as the fuse head's initial flow:
+    (2, ceil(H/stride), ceil(W/stride)) float32 in pixels of that scale, the mean of each cell's
+    known values (0 where a cell has none)."""
+    h, w = flow_size(*flow.shape[:2], stride)
+    padded = np.full((h * stride, w * stride, 2), np.nan, np.float32)
+    padded[: flow.shape[0], : flow.shape[1]] = flow
+    cells = padded.reshape(h, stride, w, stride, 2)
+    known = np.isfinite(cells)
+    total = np.where(known, cells, 0.0).sum(axis=(1, 3))
+    count = known.sum(axis=(1, 3))
+    mean = np.divide(total, count, out=np.zeros_like(total), where=count > 0) / stride
+    return np.ascontiguousarray(mean.transpose(2, 0, 1), dtype=np.float32)

@@ -6,7 +6,9 @@
 * ``<root>/<split>/img_all/synthetic_<VVVVVV>_<FFFFFF>_leftImg8bit.png``: every frame;
 * ``<root>/<split>/panoptic_video/<image_id>_final_mask.png``: RGB-encoded ids of every annotated
   frame (frame f is annotated when f % stride == 0, f = 1..T, as in Cityscapes-VPS);
-* ``<root>/im_all_info_<split>_city_vps.json`` and ``<root>/panoptic_gt_<split>_city_vps.json``.
+* ``<root>/im_all_info_<split>_city_vps.json`` and ``<root>/panoptic_gt_<split>_city_vps.json``;
+* with ``flow=True``, ``<root>/<split>/flow/synthetic_<VVVVVV>_<FFFFFF>_flow.npy`` for every frame but a
+  video's first: its exact backward flow to the previous frame (:mod:`synthetic_flow`).
 
 Image ids follow ``VVVV_FFFF_<city>_<seq>_<frame>`` with city ``synthetic``, seq = the video number and
 FFFF a split-wide counter of annotated frames. Segment ids: a stuff class has the id of its colour
@@ -29,13 +31,14 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 from tqdm import tqdm
 
-from ..utils.file_io import atomic_write_image, atomic_write_json
+from ..utils.file_io import atomic_path, atomic_write_image, atomic_write_json
 from ..utils.errors import UserError
 from .categories import CITYSCAPES_VPS_CATEGORIES
-from .datasets.cityscapes_vps import FRAME_ID_BASE, RAW_FRAME_SUFFIX, split_paths
+from .datasets.cityscapes_vps import FLOW_SUFFIX, FRAME_ID_BASE, RAW_FRAME_SUFFIX, split_paths
 from .panoptic_io import write_panoptic_png
+from .synthetic_flow import backward_flow
 from .synthetic_hard import HardVideo, format_hard_statistics, hard_statistics, make_hard
-from .synthetic_scene import Scene, build_world, render_frame
+from .synthetic_scene import THING_ID_DIVISOR, Scene, build_world, render_frame
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +55,6 @@ STUFF_SEGMENT_ID = {
     for c in CITYSCAPES_VPS_CATEGORIES
     if not c["isthing"]
 }
-THING_ID_DIVISOR = 1000
 
 
 def frame_stem(video: int, frame: int) -> str:
@@ -60,12 +62,15 @@ def frame_stem(video: int, frame: int) -> str:
 
 
 def generator_stamp(split: str, videos: int, frames: int, stride: int, height: int, width: int,
-                    seed: int, difficulty: str = "clean") -> Dict:
+                    seed: int, difficulty: str = "clean", flow: bool = False) -> Dict:
     """What wrote a split: generator name and version and the arguments (stored in both JSONs).
-    A clean split's stamp has no ``difficulty``, as before the hard split existed."""
+    A clean split's stamp has no ``difficulty``, as before the hard split existed; ``flow`` appears
+    only when the ground-truth flow was written (a split with flow serves a request without it)."""
     stamp = {"name": GENERATOR_NAME, "version": GENERATOR_VERSION, "split": split, "videos": videos,
              "frames": frames, "stride": stride, "height": height, "width": width, "seed": seed}
-    return stamp if difficulty == "clean" else dict(stamp, difficulty=difficulty)
+    if difficulty != "clean":
+        stamp["difficulty"] = difficulty
+    return dict(stamp, flow=True) if flow else stamp
 
 
 def split_state(root: str, split: str, stamp: Dict) -> Tuple[str, str]:
@@ -91,6 +96,8 @@ def split_state(root: str, split: str, stamp: Dict) -> Tuple[str, str]:
         version = other[0]["version"]
         return "stale", f"it was written by generator version {version}, this is version {GENERATOR_VERSION}"
     want = dict({"difficulty": "clean"}, **stamp)
+    if want.get("flow"):
+        files += flow_files(root, split, info["images"])
     written = [dict({"difficulty": "clean"}, **s) for s in old]
     changed = [f"--{k} {s.get(k)} instead of {v}" for s in written for k, v in want.items() if s.get(k) != v]
     if changed:
@@ -99,6 +106,16 @@ def split_state(root: str, split: str, stamp: Dict) -> Tuple[str, str]:
     if missing:
         return "stale", f"{len(missing)} of its files are missing, e.g. {missing[0]}"
     return "current", f"generator version {GENERATOR_VERSION}, same arguments"
+
+
+def flow_path(root: str, split: str, file_name: str) -> str:
+    """Where the ground-truth flow of the frame ``file_name`` (``..._leftImg8bit.png``) lives."""
+    return os.path.join(root, split, "flow", file_name[: -len(RAW_FRAME_SUFFIX)] + FLOW_SUFFIX)
+
+
+def flow_files(root: str, split: str, images: List[Dict]) -> List[str]:
+    """The flow files a split written with ``flow=True`` has: every frame's but a video's first."""
+    return [flow_path(root, split, im["file_name"]) for im in images if im["id"] % FRAME_ID_BASE > 1]
 
 
 def label_to_segments(label: np.ndarray):
@@ -134,8 +151,11 @@ def write_synthetic_split(
     width: int = 256,
     seed: int = 0,
     difficulty: str = "clean",
+    flow: bool = False,
 ) -> Dict:
-    """Render and write one split; returns its statistics (see :func:`split_statistics`)."""
+    """Render and write one split; returns its statistics (see :func:`split_statistics`). With
+    ``flow`` the ground-truth backward flow of every frame but a video's first is written too:
+    float32 (H, W, 2) ``.npy``, NaN where the point is not visible in the previous frame."""
     if split not in SPLIT_SEEDS:
         raise UserError(f"--split must be one of {sorted(SPLIT_SEEDS)}, got '{split}'")
     if difficulty not in DIFFICULTIES:
@@ -165,9 +185,14 @@ def write_synthetic_split(
         scene, rng, hard = build_video(seed, split, v, height, width, frames, stride, difficulty)
         if hard:
             hard_effects.append(dict(video=v, **hard.record()))
+        previous = None
         for f in range(1, frames + 1):
             rgb, label, _ = render_frame(scene, f - 1, rng)
             file_name = frame_stem(v, f) + RAW_FRAME_SUFFIX
+            if flow and previous is not None:
+                with atomic_path(flow_path(root, split, file_name)) as tmp, open(tmp, "wb") as fh:
+                    np.save(fh, backward_flow(scene, f - 1, label, previous))
+            previous = label
             image = {"id": v * FRAME_ID_BASE + f, "file_name": file_name, "width": width, "height": height}
             if hard:
                 rgb, image["effects"] = hard.apply(f, rgb)
@@ -184,7 +209,7 @@ def write_synthetic_split(
             )
             annotations.append({"image_id": image_id, "file_name": png_name, "segments_info": segments})
     categories = [dict(c) for c in CITYSCAPES_VPS_CATEGORIES]
-    stamp = generator_stamp(split, videos, frames, stride, height, width, seed, difficulty)
+    stamp = generator_stamp(split, videos, frames, stride, height, width, seed, difficulty, flow)
     info = {"generator": stamp, "images": all_images, "categories": categories}
     if difficulty == "hard":
         info["hard_effects"] = hard_effects

@@ -20,6 +20,7 @@ import numpy as np
 ROAD, SIDEWALK, BUILDING, WALL, FENCE, POLE, TRAFFIC_LIGHT, TRAFFIC_SIGN, VEGETATION, TERRAIN, SKY = range(11)
 PERSON, RIDER, CAR, TRUCK, BUS, TRAIN, MOTORCYCLE, BICYCLE = range(11, 19)
 # fmt: on
+THING_ID_DIVISOR = 1000  # a thing's label value is THING_ID_DIVISOR * category + instance
 
 # Relative frequency of each thing class among spawned objects (cars and people dominate, as in
 # Cityscapes); riders always come with a bicycle or motorcycle.
@@ -421,6 +422,19 @@ def thing_sprite(thing: Thing, u: float) -> Tuple[np.ndarray, np.ndarray]:
     return sp.mask.astype(bool), img
 
 
+def drawing_order(scene: Scene, t: int) -> List[Thing]:
+    """The things drawn in frame t, in painter's order: far (small y) first, a rider after its vehicle."""
+    shown = (th for th in scene.things if th.start <= t and t not in th.hidden)
+    return sorted(shown, key=lambda th: (th.y_bottom, th.category == RIDER))
+
+
+def sprite_origin(scene: Scene, thing: Thing, t: int) -> Tuple[int, int]:
+    """Top-left pixel (x, y) of the thing's sprite in frame t (may lie outside the frame)."""
+    _, sh = sprite_size(thing, scene.height / 128.0)
+    wx, wy = thing.bottom_left(t)
+    return int(round(wx - scene.cam_x[t])), int(round(wy - scene.cam_y[t])) - sh
+
+
 def render_frame(scene: Scene, t: int, rng) -> Tuple[np.ndarray, np.ndarray, Dict[int, int]]:
     """Render frame t.
 
@@ -435,14 +449,10 @@ def render_frame(scene: Scene, t: int, rng) -> Tuple[np.ndarray, np.ndarray, Dic
     label = scene.labels[cy:cy + h, cx:cx + w].astype(np.int32)
     u = h / 128.0
     drawn = {}
-    # Painter's order: far (small y) first; a rider is drawn after its vehicle.
-    shown = (th for th in scene.things if th.start <= t and t not in th.hidden)
-    order = sorted(shown, key=lambda th: (th.y_bottom, th.category == RIDER))
-    for th in order:
+    for th in drawing_order(scene, t):
         mask, img = thing_sprite(th, u)
         sh, sw = mask.shape
-        wx, wy = th.bottom_left(t)
-        x0, y0 = int(round(wx - cx)), int(round(wy - cy)) - sh
+        x0, y0 = sprite_origin(scene, th, t)
         xa, ya, xb, yb = max(0, x0), max(0, y0), min(w, x0 + sw), min(h, y0 + sh)
         if xa >= xb or ya >= yb:
             continue
@@ -450,7 +460,7 @@ def render_frame(scene: Scene, t: int, rng) -> Tuple[np.ndarray, np.ndarray, Dic
         if not m.any():
             continue
         rgb[ya:yb, xa:xb][m] = img[ya - y0:yb - y0, xa - x0:xb - x0][m]
-        label[ya:yb, xa:xb][m] = 1000 * th.category + th.instance
+        label[ya:yb, xa:xb][m] = THING_ID_DIVISOR * th.category + th.instance
         drawn[th.instance] = th.category
     # Global lighting flicker and sensor noise.
     gain = 1.0 + rng.uniform(-0.05, 0.05)

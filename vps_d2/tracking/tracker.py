@@ -51,13 +51,14 @@ class VideoTracker:
     are one-to-one and a detection whose best option is "new" starts a track. Matched tracks take the
     detection's box, mask, class and an embedding moved by ``embed_momentum`` towards it. Unmatched
     tracks stay in memory for ``memory_frames`` frames, so an object that re-appears after a short
-    occlusion gets its old id back. Ids are unbounded Python ints, starting at 1 per video.
+    occlusion gets its old id back; their masks are carried along by every frame's warp while they
+    wait (not only by the last one). Ids are unbounded Python ints, starting at 1 per video.
     """
 
     weights: AffinityWeights = field(default_factory=AffinityWeights)
-    metric: str = "dot"
+    metric: str = "cosine"
     temperature: float = 0.1
-    memory_frames: int = 5
+    memory_frames: int = 8
     embed_momentum: float = 0.0  # 0 = replace the embedding by the newest one
     tracks: List[Track] = field(default_factory=list)
     frame: int = -1
@@ -96,7 +97,10 @@ class VideoTracker:
             for i in torch.argsort(det.scores, descending=True).tolist():
                 ids[i] = self._start(det, i)
             return ids
-        a, new = affinity_matrix(det, self._memory(warp), self.weights, self.metric, self.temperature)
+        memory = self._memory(warp)
+        for track, mask in zip(self.tracks, memory.masks):  # where a waiting track would be now
+            track.mask = mask
+        a, new = affinity_matrix(det, memory, self.weights, self.metric, self.temperature)
         m = a.shape[1]
         options = np.full((n, m + n), -np.inf)
         options[:, :m] = a.cpu().numpy() - TIE_MARGIN

@@ -25,6 +25,7 @@ logger = logging.getLogger(__name__)
 
 RAW_FRAME_SUFFIX = "_leftImg8bit.png"
 FRAME_ID_BASE = 10000  # im_all_info ids are video * FRAME_ID_BASE + frame number
+FLOW_SUFFIX = "_flow.npy"  # <split>/flow/<frame stem>_flow.npy: ground-truth flow (synthetic --flow)
 
 
 def _read_json(path: str, what: str) -> dict:
@@ -106,7 +107,9 @@ def load_cityscapes_vps_json(
         list[dict], videos in id order, each with ``video_id`` (int), ``height``, ``width`` and
         per-frame lists in temporal order: ``file_names``, ``frame_ids`` (video*10000 + f),
         ``annotated`` (bool), ``image_ids`` (annotated image id or None), ``pan_seg_file_names``
-        (path or None) and ``segments_infos`` (list of segments or None). Segment
+        (path or None), ``segments_infos`` (list of segments or None) and ``flow_file_names``
+        (the ground-truth flow to the previous frame, ``<split>/flow/<frame>_flow.npy``, of a
+        synthetic split prepared with ``--flow``; None where there is none). Segment
         ``category_id`` is the contiguous semantic id; ``isthing`` is added.
     """
     info = _read_json(all_info_json, "list of all frames (im_all_info)")
@@ -134,6 +137,8 @@ def load_cityscapes_vps_json(
                 "segments_info": _segments(ann, panoptic_json, meta),
             }
 
+    flow_root = os.path.join(os.path.dirname(image_root), "flow")
+    has_flow = os.path.isdir(flow_root)
     dicts = []
     matched = 0
     for vid in sorted(videos):
@@ -148,6 +153,7 @@ def load_cityscapes_vps_json(
             "image_ids": [],
             "pan_seg_file_names": [],
             "segments_infos": [],
+            "flow_file_names": [],
         }
         for im in frames:
             ann = annotated.get((vid, raw_frame_stem(im["file_name"])))
@@ -158,6 +164,8 @@ def load_cityscapes_vps_json(
             record["image_ids"].append(ann["image_id"] if ann else None)
             record["pan_seg_file_names"].append(ann["pan_seg_file_name"] if ann else None)
             record["segments_infos"].append(ann["segments_info"] if ann else None)
+            flow = os.path.join(flow_root, im["file_name"][: -len(RAW_FRAME_SUFFIX)] + FLOW_SUFFIX)
+            record["flow_file_names"].append(flow if has_flow and os.path.isfile(flow) else None)
         dicts.append(record)
     if matched != len(annotated):
         found = {(d["video_id"], raw_frame_stem(f)) for d in dicts for f in d["file_names"]}

@@ -16,10 +16,13 @@ class AlignModule(nn.Module):
     The flownet sees [initial flow, f_t, f_ref] (2 + 2C = 514 channels for C = 256), has 3x3 convs of
     ``dims`` channels with LeakyReLU(0.1), and a last 3x3 conv to 2 channels whose output is a
     *residual* added to the initial flow (Fig. 8). The last conv starts at zero, so training starts
-    from warping by the initial flow.
+    from warping by the initial flow. The residual is bounded, ``limit · tanh(r / limit)`` cells of
+    the 1/4 map: trained only through the downstream losses, an unbounded residual runs away (4 cells
+    after 25 iterations, 27 after 150 at 128x256) until the warp samples unrelated places or outside
+    the map and the reference is shut out (issue 22). ``limit`` <= 0 leaves it unbounded.
     """
 
-    def __init__(self, channels: int, dims: Sequence[int], warp: nn.Module):
+    def __init__(self, channels: int, dims: Sequence[int], warp: nn.Module, residual_limit: float = 0.0):
         super().__init__()
         layers, in_dim = [], 2 + 2 * channels
         for dim in dims:
@@ -34,10 +37,18 @@ class AlignModule(nn.Module):
         nn.init.zeros_(self.residual.bias)
         self.flownet = nn.Sequential(*layers, self.residual)
         self.warp = warp
+        self.residual_limit = float(residual_limit)
+
+    def refine(self, f_t: torch.Tensor, f_ref: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+        """The refined flow target->reference (N, 2, H, W) in cells of the map."""
+        residual = self.flownet(torch.cat([flow, f_t, f_ref], dim=1))
+        if self.residual_limit > 0:
+            residual = self.residual_limit * torch.tanh(residual / self.residual_limit)
+        return flow + residual
 
     def forward(self, f_t: torch.Tensor, f_ref: torch.Tensor, flow: torch.Tensor):
         """Returns (f_ref warped onto the target, the refined flow)."""
-        refined = flow + self.flownet(torch.cat([flow, f_t, f_ref], dim=1))
+        refined = self.refine(f_t, f_ref, flow)
         return self.warp(f_ref, refined), refined
 
 
@@ -52,6 +63,10 @@ class AttendModule(nn.Module):
     which is bounded, with a learned scale and offset: tAtt = σ(a · cos(ε(f_t), ε(f_ref→t)) + b),
     a = ``GATE_SCALE_INIT`` (5), b = ``GATE_BIAS_INIT`` (-2.5) at init, so the gate starts at 0.5 for
     a cosine of 0.5, ≈ 0.92 for identical features and ≈ 0.08 for unrelated ones.
+
+    The temporal convolution starts at zero, so a fresh head returns g_t = 0 and the image-level
+    model it is added to (a Base detector imported by every variant, §V-D1) is unchanged at the
+    start; the zero weights still receive gradients, and the rest of the head learns from there.
     """
 
     GATE_SCALE_INIT = 5.0
@@ -61,10 +76,11 @@ class AttendModule(nn.Module):
         super().__init__()
         self.embed = nn.Conv2d(channels, channels, 3, padding=1) if attend else None
         self.temporal = nn.Conv3d(channels, channels, kernel_size=(2, 3, 3), padding=(0, 1, 1))
-        for m in (self.embed, self.temporal):
-            if m is not None:
-                nn.init.kaiming_normal_(m.weight, nonlinearity="linear")
-                nn.init.zeros_(m.bias)
+        if self.embed is not None:
+            nn.init.kaiming_normal_(self.embed.weight, nonlinearity="linear")
+            nn.init.zeros_(self.embed.bias)
+        nn.init.zeros_(self.temporal.weight)
+        nn.init.zeros_(self.temporal.bias)
         if attend:
             self.gate_scale = nn.Parameter(torch.tensor(self.GATE_SCALE_INIT))
             self.gate_bias = nn.Parameter(torch.tensor(self.GATE_BIAS_INIT))
@@ -84,9 +100,11 @@ class AlignAttendFuse(nn.Module):
     """g_t = attend(f_t, align(f_t, f_ref, flow)); Table II's "Align" / "Attend" rows switch one off."""
 
     @configurable
-    def __init__(self, channels: int, *, flownet_dims: Sequence[int], align: bool, attend: bool, warp_impl: str):
+    def __init__(self, channels: int, *, flownet_dims: Sequence[int], align: bool, attend: bool, warp_impl: str,
+                 flow_residual_limit: float = 0.0):
         super().__init__()
-        self.align = AlignModule(channels, flownet_dims, FlowWarp(impl=warp_impl)) if align else None
+        self.align = (AlignModule(channels, flownet_dims, FlowWarp(impl=warp_impl), flow_residual_limit)
+                      if align else None)
         self.attend = AttendModule(channels, attend)
 
     @classmethod
@@ -97,6 +115,7 @@ class AlignAttendFuse(nn.Module):
             "align": cfg.MODEL.FUSE.ALIGN_ON,
             "attend": cfg.MODEL.FUSE.ATTEND_ON,
             "warp_impl": cfg.MODEL.FLOW.WARP_IMPL,
+            "flow_residual_limit": cfg.MODEL.FUSE.FLOW_RESIDUAL_LIMIT,
         }
 
     def forward(self, f_t: torch.Tensor, f_ref: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:

@@ -7,6 +7,8 @@ import torch
 
 from ...layers.flow_warp import flow_warp
 from ...tracking import AffinityWeights, Detections, VideoTracker
+from ...tracking.affinity import EMBEDDING_METRICS
+from ...utils.errors import UserError
 from ..postprocessing import merge_panoptic
 
 REFERENCE_AREA = 1024 * 2048  # STUFF_AREA_LIMIT is given in pixels of a full Cityscapes frame
@@ -91,14 +93,16 @@ def run_video(model, frames: Iterable[Dict], tracker: VideoTracker, options: Inf
 
 def build_tracker(cfg, track_head_on: bool) -> VideoTracker:
     t = cfg.MODEL.TRACKER
+    if t.EMBEDDING_METRIC not in EMBEDDING_METRICS:
+        raise UserError(f"MODEL.TRACKER.EMBEDDING_METRIC: unknown metric '{t.EMBEDDING_METRIC}', "
+                        f"expected one of {list(EMBEDDING_METRICS)}")
     weights = AffinityWeights(
         appearance=t.APPEARANCE_WEIGHT if track_head_on else 0.0, mask_iou=t.MASK_IOU_WEIGHT,
         box_iou=t.BOX_IOU_WEIGHT, same_class=t.CLASS_WEIGHT, log_score=t.SCORE_WEIGHT,
         new_object_logit=t.NEW_OBJECT_LOGIT,
     )
-    contrastive = cfg.MODEL.TRACK_HEAD.NAME == "contrastive"
     return VideoTracker(
-        weights=weights, metric="cosine" if contrastive else "dot", temperature=cfg.MODEL.TRACK_HEAD.TEMPERATURE,
+        weights=weights, metric=t.EMBEDDING_METRIC, temperature=cfg.MODEL.TRACK_HEAD.TEMPERATURE,
         memory_frames=t.MEMORY_FRAMES, embed_momentum=t.EMBED_MOMENTUM,
     )
 

@@ -210,17 +210,30 @@ class VPSNet(nn.Module):
         tgt = [x["frames"][0] for x in batched_inputs]
         ref = [x["frames"][1] for x in batched_inputs]
         n = len(tgt)
-        images = self.preprocess_image([f["image"] for f in tgt] + [f["image"] for f in ref])
+        # With fuse_image (INPUT.VIDEO.FUSE_GAP > 0) every frame of the pair is fused with the raw
+        # frame before it, as at test; else the target with the annotated reference (tau = ±5).
+        own = self.fuse_head is not None and all("fuse_image" in f for f in tgt + ref)
+        extra = [f["fuse_image"] for f in tgt + ref] if own else []
+        images = self.preprocess_image([f["image"] for f in tgt + ref] + extra)
         features, gathered = self._pyramid(images)
         feat_t = {k: v[:n] for k, v in features.items()}
-        feat_r = {k: v[n:] for k, v in features.items()}
+        feat_r = {k: v[n:2 * n] for k, v in features.items()}
         if self.fuse_head is not None:
             raw_t, raw_r = [f["image"] for f in tgt], [f["image"] for f in ref]
             size = gathered.shape[-2:]
-            feat_t = self._fuse(feat_t, gathered[:n], gathered[n:], self._flows(batched_inputs, "flow", raw_t, raw_r, size))
+            if own:
+                raw_pt, raw_pr = extra[:n], extra[n:]
+                flow_t = self._flows(tgt, "fuse_flow", raw_t, raw_pt, size)
+                feat_t = self._fuse(feat_t, gathered[:n], gathered[2 * n:3 * n], flow_t)
+            else:
+                flow_t = self._flows(batched_inputs, "flow", raw_t, raw_r, size)
+                feat_t = self._fuse(feat_t, gathered[:n], gathered[n:2 * n], flow_t)
             if self.bidirectional:
                 back = self._flows(batched_inputs, "flow_backward", raw_r, raw_t, size)
-                feat_r = self._fuse(feat_r, gathered[n:], gathered[:n], back)
+                feat_r = self._fuse(feat_r, gathered[n:2 * n], gathered[:n], back)
+            elif own:  # the track head and the tube loss compare fused with fused, as at test
+                flow_r = self._flows(ref, "fuse_flow", raw_r, raw_pr, size)
+                feat_r = self._fuse(feat_r, gathered[n:2 * n], gathered[3 * n:], flow_r)
         images_t = ImageList(images.tensor[:n], images.image_sizes[:n])
         gt_t = [f["instances"].to(self.device) for f in tgt]
         gt_r = [f["instances"].to(self.device) for f in ref]
@@ -320,7 +333,8 @@ class VPSNet(nn.Module):
         flow = None
         if self.fuse_head is not None:
             ref = state if state is not None else FrameState(image, gathered)
-            flow = self._flows([{}], "flow", [image.to(self.device)], [ref.image.to(self.device)], gathered.shape[-2:])
+            # a frame may carry its flow (MODEL.FLOW.NAME oracle); else the flow module estimates it
+            flow = self._flows([frame], "flow", [image.to(self.device)], [ref.image.to(self.device)], gathered.shape[-2:])
             features = self._fuse(features, gathered, ref.gathered, flow)
         proposals, _ = self.proposal_generator(images, features, None)
         instances, _ = self.roi_heads(images, features, proposals, None)

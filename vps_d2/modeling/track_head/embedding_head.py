@@ -61,7 +61,8 @@ class EmbeddingTrackHead(nn.Module):
     model first (§V-D1). A small scale protects the detector in both protocols while the head's own
     layers still learn from the full gradient.
 
-    Subclasses define ``metric`` (the tracker's similarity), :meth:`similarity` and :meth:`loss`.
+    Subclasses define ``metric`` (the similarity the head is trained with; the tracker compares by
+    ``MODEL.TRACKER.EMBEDDING_METRIC``, cosine by default), :meth:`similarity` and :meth:`loss`.
     """
 
     metric = "dot"
