@@ -309,6 +309,21 @@ class VPSNet(nn.Module):
 
     # ----------------------------------------------------------------------------------- inference
     @torch.no_grad()
+    def frame_features(self, frame: Dict, state: Optional[FrameState] = None):
+        """One frame's pyramid as the heads see it online: (images, features fused with the previous
+        frame's cached map, this frame's gathered map, the initial flow or None without fusion)."""
+        image = frame["image"]
+        images = self.preprocess_image([image])
+        features, gathered = self._pyramid(images)
+        flow = None
+        if self.fuse_head is not None:
+            ref = state if state is not None else FrameState(image, gathered)
+            # a frame may carry its flow (MODEL.FLOW.NAME oracle); else the flow module estimates it
+            flow = self._flows([frame], "flow", [image.to(self.device)], [ref.image.to(self.device)], gathered.shape[-2:])
+            features = self._fuse(features, gathered, ref.gathered, flow)
+        return images, features, gathered, flow
+
+    @torch.no_grad()
     def inference_step(self, frame: Dict, state: Optional[FrameState] = None):
         """Process one frame online (paper §V-D2).
 
@@ -328,14 +343,7 @@ class VPSNet(nn.Module):
             (None without a fuse head); ``state`` is this frame's cache.
         """
         image = frame["image"]
-        images = self.preprocess_image([image])
-        features, gathered = self._pyramid(images)
-        flow = None
-        if self.fuse_head is not None:
-            ref = state if state is not None else FrameState(image, gathered)
-            # a frame may carry its flow (MODEL.FLOW.NAME oracle); else the flow module estimates it
-            flow = self._flows([frame], "flow", [image.to(self.device)], [ref.image.to(self.device)], gathered.shape[-2:])
-            features = self._fuse(features, gathered, ref.gathered, flow)
+        images, features, gathered, flow = self.frame_features(frame, state)
         proposals, _ = self.proposal_generator(images, features, None)
         instances, _ = self.roi_heads(images, features, proposals, None)
         instances = instances[0]

@@ -1,0 +1,129 @@
+#!/usr/bin/env python
+"""Known-answer diagnostics of the temporal half (issue 22): warp, fuse and every tracking cue.
+
+Scenario videos are generated on the fly from ``--seed`` (never the splits' own videos; see
+``vps_d2/diagnostics/scenarios.py``), so the ground truth is exact: flow, clean renderings of
+degraded frames, identities. Prints a table and writes every number to ``--json``:
+
+* ``warp``: the previous annotated frame's labels warped by the chained ground-truth flow (a check
+  of the warp op and its conventions, must be >= 0.97); label accuracy at the 1/4 map with the
+  ground-truth, DIS, zero and refined flows; end-point errors at gap 1 (test) and 5 (annotation);
+* ``fuse`` (a model with a fuse head): image PQ on degraded / clean frames with zero, DIS and
+  ground-truth initial flow (and of ``--base-weights``), the cosine of a degraded frame's map to its
+  clean rendering's, unfused and fused, and the Attend gate on clean vs degraded frames;
+* ``tracking_oracle.<scenario>.<cue>``: AQ and id switches with ground-truth detections.
+
+    python benchmarks/diagnose_temporal.py --config-file configs/quick_schedules/tiny_vpsnet_pp_cpu.yaml \\
+        --weights output/model_final.pth --json diag.json [--base-weights base.pth] [KEY VALUE ...]
+"""
+import argparse
+import json
+import os
+import sys
+
+import torch
+from tqdm import tqdm
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+from detectron2.config import get_cfg  # noqa: E402
+from detectron2.data import MetadataCatalog  # noqa: E402
+from detectron2.modeling import build_model  # noqa: E402
+
+import vps_d2  # noqa: E402,F401  (registers the model and the datasets)
+from vps_d2.config import add_vps_config, merge_user_config  # noqa: E402
+from vps_d2.diagnostics import temporal  # noqa: E402
+from vps_d2.diagnostics.scenarios import TRACKING_SCENARIOS, make_scenario  # noqa: E402
+from vps_d2.engine.checkpoint import VPSCheckpointer  # noqa: E402
+from vps_d2.utils.errors import UserError  # noqa: E402
+from vps_d2.utils.file_io import atomic_write_json  # noqa: E402
+
+
+def get_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--config-file", required=True, metavar="FILE")
+    p.add_argument("--weights", default="", help="model weights (default: MODEL.WEIGHTS, else initialisation)")
+    p.add_argument("--base-weights", default="", help="a Base model's weights: its PQ on the same frames")
+    p.add_argument("--json", required=True, help="where to write the report")
+    p.add_argument("--videos", type=int, default=4, help="hard-scenario videos of 30 frames (default 4)")
+    p.add_argument("--tracking-videos", type=int, default=4, help="videos per tracking scenario (default 4)")
+    p.add_argument("--seed", type=int, default=100, help="first scenario seed (default 100)")
+    p.add_argument("opts", nargs=argparse.REMAINDER, default=[], help="config overrides: KEY VALUE ...")
+    return p
+
+
+def load_model(cfg, weights: str):
+    model = build_model(cfg).eval()
+    if weights:
+        VPSCheckpointer(model).load(weights)
+    return model
+
+
+def print_report(report: dict) -> None:
+    w = report["warp"]
+    print(f"warp: GT-flow label accuracy (gap 5, full resolution) {w['gt_flow_label_accuracy']:.4f}")
+    print("      label accuracy at 1/4, gap 5: " + "  ".join(f"{k} {v:.4f}" for k, v in w["label_accuracy_quarter"].items()))
+    for gap, sources in w["epe"].items():
+        print(f"      EPE (cells of the 1/4 map) {gap}: " + "  ".join(
+            f"{src} {d['stuff']:.3f}/{d['things']:.3f}" for src, d in sources.items()) + "  (stuff/things)")
+    if "fuse" in report:
+        f = report["fuse"]
+        print("fuse: PQ degraded/clean: " + "  ".join(f"{k} {v['degraded']:.2f}/{v['clean']:.2f}" for k, v in f["PQ"].items()))
+        if "gate" in f:
+            print(f"      Attend gate mean: clean {f['gate']['clean']:.3f}  degraded {f['gate']['degraded']:.3f}")
+        if "cosine_to_clean" in f:
+            c = f["cosine_to_clean"]
+            print(f"      cosine of a degraded frame's map to its clean rendering: unfused {c['unfused']:.4f}  fused {c['fused']:.4f}")
+    print(f"{'tracking oracle':<16}" + "".join(f"{c:>20}" for c in temporal.CUES))
+    for scenario, cues in report["tracking_oracle"].items():
+        cells = [f"{cues[c]['AQ']:.3f} ({cues[c]['id_switches']} sw)" if c in cues else "-" for c in temporal.CUES]
+        print(f"{scenario:<16}" + "".join(f"{x:>20}" for x in cells))
+    for check in report["known_answers"]:
+        print(f"  [{'holds' if check['holds'] else 'FAILS'}] {check['check']}")
+
+
+def main(argv=None) -> int:
+    args = get_parser().parse_args(argv)
+    try:
+        cfg = get_cfg()
+        add_vps_config(cfg)
+        merge_user_config(cfg, args.config_file, args.opts)
+        cfg.MODEL.DEVICE = "cpu" if not torch.cuda.is_available() else cfg.MODEL.DEVICE
+        cfg.freeze()
+        model = load_model(cfg, args.weights or cfg.MODEL.WEIGHTS)
+        base = None
+        if args.base_weights:
+            base_cfg = cfg.clone()
+            base_cfg.defrost()
+            base_cfg.MODEL.VPS.FUSE_ON = base_cfg.MODEL.VPS.TRACK_ON = False
+            base = load_model(base_cfg, args.base_weights)
+    except UserError as e:
+        print(f"diagnose_temporal.py: error: {e}", file=sys.stderr)
+        return 2
+    meta = MetadataCatalog.get("synthetic_vps_train")
+    to_contiguous = dict(meta.stuff_dataset_id_to_contiguous_id)
+    seeds = range(args.seed, args.seed + args.videos)
+    hard = [make_scenario("hard", s) for s in tqdm(seeds, desc="hard scenario videos", unit="video")]
+    tracking = {name: [make_scenario(name, args.seed + i) for i in range(args.tracking_videos)]
+                for name in tqdm(TRACKING_SCENARIOS, desc="tracking scenarios", unit="scenario")}
+    report = {"config": args.config_file, "weights": args.weights or cfg.MODEL.WEIGHTS or "initialisation",
+              "seed": args.seed, "videos": args.videos, "tracking_videos": args.tracking_videos}
+    with torch.no_grad():
+        print("warp diagnostics ...", flush=True)
+        report["warp"] = temporal.warp_diagnostics(hard, model)
+        if model.fuse_head is not None:
+            print("fuse diagnostics ...", flush=True)
+            report["fuse"] = temporal.fuse_diagnostics(hard, model, cfg, to_contiguous, base)
+        print("tracking oracle ...", flush=True)
+        embeddings = lambda: temporal.model_embeddings(model, cfg.MODEL.VPS.TRACK_ON)  # noqa: E731
+        report["tracking_oracle"] = temporal.tracking_oracle(tracking, cfg, embeddings)
+    report["known_answers"] = temporal.known_answers(report)
+    atomic_write_json(args.json, report)
+    print_report(report)
+    print(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
