@@ -21,7 +21,7 @@ test set; SPEC §9: tune on val only) into ``OUTPUT/<row>/seed<S>/``. Two scales
 ``--split hard`` uses ``synthetic_vps_hard_*`` (per-frame degradations, look-alike crossings, hidden
 objects, thin structures; datasets/README.md). A run whose ``vpq_results.json`` exists is not run
 again, so an interrupted ablation continues where it stopped. Tables (mean ± std over seeds), the
-orderings the paper claims with their gaps, every seed's values (``ablation.json``) and one plot per
+orderings the paper claims as paired per-seed differences with standard errors, every seed's values (``ablation.json``) and one plot per
 table go to ``OUTPUT``; ``--model-zoo MODEL_ZOO.md`` also replaces the block between the
 ``<!-- ablation:<scale>:<split>:begin/end -->`` markers there.
 
@@ -30,6 +30,7 @@ table go to ``OUTPUT``; ``--model-zoo MODEL_ZOO.md`` also replaces the block bet
 """
 import argparse
 import json
+import math
 import os
 import re
 import statistics
@@ -264,19 +265,23 @@ def markdown_table(table: dict, rows, columns) -> str:
     return "\n".join(lines)
 
 
-def orderings(table: dict) -> list:
-    """The paper's orderings: gap of the means and the spread (sum of the two stds); an ordering
-    is claimed only where the gap exceeds the spread (SPEC §9)."""
+def orderings(table: dict, seeds) -> list:
+    """The paper's orderings, paired by seed: every seed's two rows start from the same Base stage,
+    so the difference per seed removes what the seeds share. An ordering is claimed only where the
+    mean difference exceeds 2 standard errors (SE = std of the differences / sqrt(seeds)); "reversed"
+    where it is below -2 SE; else "not resolved"."""
     found = []
     for better, worse, columns in ORDERINGS:
         if better not in table or worse not in table:
             continue
         for col in columns:
-            a, b = table[better][col], table[worse][col]
-            gap, spread = a["mean"] - b["mean"], a["std"] + b["std"]
-            verdict = "holds" if gap > spread else ("reversed" if -gap > spread else "within the spread")
-            found.append({"better": better, "worse": worse, "column": col, "gap": gap, "spread": spread,
-                          "verdict": verdict})
+            diffs = [a - b for a, b in zip(table[better][col]["seeds"], table[worse][col]["seeds"])]
+            mean = statistics.fmean(diffs)
+            se = statistics.stdev(diffs) / math.sqrt(len(diffs)) if len(diffs) > 1 else float("inf")
+            verdict = "holds" if mean > 2 * se else ("reversed" if mean < -2 * se else "not resolved")
+            found.append({"better": better, "worse": worse, "column": col, "mean_difference": mean,
+                          "standard_error": se, "positive_seeds": sum(d > 0 for d in diffs),
+                          "differences": dict(zip(seeds, diffs)), "verdict": verdict})
     return found
 
 
@@ -299,8 +304,10 @@ def orderings_markdown(found: list, detector: dict) -> str:
     lines = [f"- Every variant learns a detector (VPQ^Th ≥ {detector['fraction']} × the best, "
              f"{detector['best']:.1f}): {verdict} (lowest ratio {min(detector['ratio'].values()):.2f})."]
     for o in found:
-        lines.append(f"- {LABELS[o['better']]} > {LABELS[o['worse']]} in {o['column']}: gap "
-                     f"{o['gap']:+.1f}, spread {o['spread']:.1f}: {o['verdict']}.")
+        n = len(o["differences"])
+        lines.append(f"- {LABELS[o['better']]} > {LABELS[o['worse']]} in {o['column']}: paired difference "
+                     f"{o['mean_difference']:+.2f} ± {o['standard_error']:.2f} (SE, {n} seeds; positive in "
+                     f"{o['positive_seeds']} of {n}): {o['verdict']}.")
     return "\n".join(lines)
 
 
@@ -416,7 +423,7 @@ def main(argv=None) -> None:
     if failures:
         sys.exit("ablation: " + "; ".join(dict.fromkeys(failures)))
     table = aggregate(reports)
-    found, detector = orderings(table), detector_check(table)
+    found, detector = orderings(table, args.seeds), detector_check(table)
     block = "\n\n".join([
         "Table II (image PQ on the test split's annotated frames):",
         markdown_table(table, TABLE_II, TABLE_II_COLUMNS),

@@ -92,14 +92,29 @@ class TestAblation(unittest.TestCase):
         self.assertEqual(table["track"]["VPQ@15"]["mean"], 26.0)
         row = self.ablation.markdown_table(table, ["track"], self.ablation.TABLE_IV_COLUMNS).splitlines()[2]
         self.assertTrue(row.startswith("| Track | 11.0 ± 1.4 | 16.0 ± 1.4 |"), row)
-        (found,) = self.ablation.orderings(table)
-        self.assertEqual((found["column"], found["gap"], found["verdict"]), ("VPQ", 10.0, "holds"))
-        self.assertAlmostEqual(found["spread"], 2 * 2 ** 0.5)
+        (found,) = self.ablation.orderings(table, [0, 1])
+        self.assertEqual((found["column"], found["mean_difference"], found["verdict"]), ("VPQ", 10.0, "holds"))
+        self.assertEqual((found["standard_error"], found["positive_seeds"]), (0.0, 2))
         detector = self.ablation.detector_check(table)
         self.assertEqual((detector["best"], detector["below"]), (31.0, ["track"]))
         text = self.ablation.orderings_markdown([found], detector)
         self.assertIn("learns a detector (VPQ^Th ≥ 0.8 × the best, 31.0): no: Track", text)
-        self.assertIn("FuseTrack > Track in VPQ: gap +10.0, spread 2.8: holds.", text)
+        self.assertIn("FuseTrack > Track in VPQ: paired difference +10.00 ± 0.00 (SE, 2 seeds; positive in 2 of 2): "
+                      "holds.", text)
+
+    def test_orderings_are_paired_by_seed(self):
+        # the seeds differ by 10 but every seed's FuseTrack beats its Track by 1-1.5: overlapping
+        # spreads, a resolved paired difference (1.25 ± 0.25 SE > 2 SE)
+        table = self.ablation.aggregate({
+            "track": {0: report(10, 4, 14, 8), 1: report(20, 6, 16, 10)},
+            "fusetrack": {0: report(11, 4, 14, 8), 1: report(21.5, 6, 16, 10)},
+        })
+        (found,) = self.ablation.orderings(table, [0, 1])
+        self.assertAlmostEqual(found["mean_difference"], 1.25)
+        self.assertAlmostEqual(found["standard_error"], 0.25)
+        self.assertEqual((found["verdict"], found["differences"]), ("holds", {0: 1.0, 1: 1.5}))
+        table["fusetrack"]["VPQ"]["seeds"] = [12.0, 19.0]  # +2, -1: 0.5 ± 1.5, not resolved
+        self.assertEqual(self.ablation.orderings(table, [0, 1])[0]["verdict"], "not resolved")
 
     def test_plots_are_written(self):
         table = self.ablation.aggregate({v: {0: report(10, 4, 14, 8)} for v in ("base", "fuse", "track", "cls_sort")})

@@ -43,16 +43,30 @@ class VideoSession:
 
     def step(self, frame: Dict) -> Dict:
         """One frame in (a test-mapper frame dict), ``{"panoptic_seg": (ids, segments_info)}`` out."""
+        return self.assign(*self.infer(frame))
+
+    def infer(self, frame: Dict):
+        """The network and the panoptic merge of one frame: (outputs, channel map, kept detections),
+        everything of a frame that does not depend on the tracker (see :meth:`assign`)."""
         model = self.model
         out, self.state = model.inference_step(frame, self.state)
         inst = out["instances"]
-        num_stuff = len(model.stuff_channels)
         height, width = frame["height"], frame["width"]
         limit = self.options.stuff_area_limit * height * width / REFERENCE_AREA
         channel_map, kept = merge_panoptic(
-            out["panoptic_logits"], out["pasted_mask_logits"], out["input_boxes"], inst.scores, inst.pred_classes, num_stuff,
-            out["image_size"], (height, width), out["stride"], self.options.overlap_thresh, limit,
+            out["panoptic_logits"], out["pasted_mask_logits"], out["input_boxes"], inst.scores, inst.pred_classes,
+            len(model.stuff_channels), out["image_size"], (height, width), out["stride"], self.options.overlap_thresh,
+            limit,
         )
+        return out, channel_map, kept
+
+    def assign(self, out: Dict, channel_map: torch.Tensor, kept: torch.Tensor) -> Dict:
+        """Track ids and video-consistent segment ids for one frame's :meth:`infer` result (frames in
+        order); re-running it with another tracker re-tracks a video without the network."""
+        model = self.model
+        inst = out["instances"]
+        num_stuff = len(model.stuff_channels)
+        height, width = channel_map.shape
         track_ids = self._track(out, kept)
         ids = torch.zeros((height, width), dtype=torch.long, device=channel_map.device)
         segments: List[Dict] = []
