@@ -213,7 +213,9 @@ class VPSNet(nn.Module):
         # With fuse_image (INPUT.VIDEO.FUSE_GAP > 0) every frame of the pair is fused with the raw
         # frame before it, as at test; else the target with the annotated reference (tau = ±5).
         own = self.fuse_head is not None and all("fuse_image" in f for f in tgt + ref)
-        extra = [f["fuse_image"] for f in tgt + ref] if own else []
+        # the reference too (with its own predecessor) where the track head or the tube loss sees it
+        ref_own = own and not self.bidirectional and (self.roi_heads.track_on or self.tube_on)
+        extra = [f["fuse_image"] for f in (tgt + ref if ref_own else tgt)] if own else []
         images = self.preprocess_image([f["image"] for f in tgt + ref] + extra)
         features, gathered = self._pyramid(images)
         feat_t = {k: v[:n] for k, v in features.items()}
@@ -231,7 +233,7 @@ class VPSNet(nn.Module):
             if self.bidirectional:
                 back = self._flows(batched_inputs, "flow_backward", raw_r, raw_t, size)
                 feat_r = self._fuse(feat_r, gathered[n:2 * n], gathered[:n], back)
-            elif own:  # the track head and the tube loss compare fused with fused, as at test
+            elif ref_own:  # the track head and the tube loss compare fused with fused, as at test
                 flow_r = self._flows(ref, "fuse_flow", raw_r, raw_pr, size)
                 feat_r = self._fuse(feat_r, gathered[n:2 * n], gathered[3 * n:], flow_r)
         images_t = ImageList(images.tensor[:n], images.image_sizes[:n])
