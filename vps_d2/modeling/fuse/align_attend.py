@@ -4,10 +4,20 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 from detectron2.config import configurable
+from detectron2.utils.events import get_event_storage
 from torch import nn
 
 from ...layers.flow_warp import FlowWarp
 from .registry import FUSE_HEAD_REGISTRY
+
+
+def _log_training(name: str, values: torch.Tensor, training: bool) -> None:
+    """The mean of ``values`` in the training metrics (the learning curves of the fuse head)."""
+    if training:
+        try:
+            get_event_storage().put_scalar(name, float(values.detach().mean()))
+        except AssertionError:  # not inside a detectron2 trainer
+            pass
 
 
 class AlignModule(nn.Module):
@@ -49,6 +59,7 @@ class AlignModule(nn.Module):
     def forward(self, f_t: torch.Tensor, f_ref: torch.Tensor, flow: torch.Tensor):
         """Returns (f_ref warped onto the target, the refined flow)."""
         refined = self.refine(f_t, f_ref, flow)
+        _log_training("fuse/flow_residual_mean", (refined - flow).abs(), self.training)
         return self.warp(f_ref, refined), refined
 
 
@@ -91,7 +102,11 @@ class AttendModule(nn.Module):
         return torch.sigmoid(self.gate_scale * cos + self.gate_bias)
 
     def forward(self, f_t: torch.Tensor, f_aligned: torch.Tensor) -> torch.Tensor:
-        weighted = f_aligned if self.embed is None else self.attention(f_t, f_aligned) * f_aligned
+        weighted = f_aligned
+        if self.embed is not None:
+            gate = self.attention(f_t, f_aligned)
+            _log_training("fuse/gate_mean", gate, self.training)
+            weighted = gate * f_aligned
         return self.temporal(torch.stack([f_t, weighted], dim=2)).squeeze(2)
 
 
