@@ -47,6 +47,11 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", required=True)
     p.add_argument("--dataset", required=True, help="a validation split, e.g. synthetic_vps_hard_val")
     p.add_argument("--json", required=True)
+    p.add_argument("--report-on", default="", metavar="DATASET",
+                   help="also score the configured and the chosen weights on this split (e.g. the test "
+                        "split: reported, never used to choose)")
+    p.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2",
+                   help="replace a grid axis (repeatable), e.g. MASK_IOU_WEIGHT=1,2 (keys: " + ", ".join(GRID) + ")")
     p.add_argument("opts", nargs=argparse.REMAINDER, default=[], help="config overrides: KEY VALUE ...")
     return p
 
@@ -79,6 +84,14 @@ def score(model, cfg, cached, dataset: str, point: dict) -> dict:
 
 def main(argv=None) -> int:
     args = get_parser().parse_args(argv)
+    grid = dict(GRID)
+    for item in args.grid:
+        key, _, values = item.partition("=")
+        if key not in GRID or not values:
+            print(f"tune_tracker.py: error: --grid {item}: expected KEY=V1,V2 with KEY one of {list(GRID)}",
+                  file=sys.stderr)
+            return 2
+        grid[key] = tuple(type(GRID[key][0])(float(v)) for v in values.split(","))
     try:
         cfg = get_cfg()
         add_vps_config(cfg)
@@ -90,7 +103,6 @@ def main(argv=None) -> int:
     except UserError as e:
         print(f"tune_tracker.py: error: {e}", file=sys.stderr)
         return 2
-    grid = dict(GRID)
     if not cfg.MODEL.VPS.TRACK_ON:  # no track head: no appearance cue
         grid["APPEARANCE_WEIGHT"] = (0.0,)
     configured = {key: cfg.MODEL.TRACKER[key] for key in grid}
@@ -101,13 +113,22 @@ def main(argv=None) -> int:
     baseline = dict(configured, **score(model, cfg, cached, args.dataset, configured))
     best = results[0]
     opts = [x for key in grid for x in (f"MODEL.TRACKER.{key}", str(best[key]))]
-    atomic_write_json(args.json, {"dataset": args.dataset, "weights": args.weights, "configured": baseline,
-                                  "best": best, "best_opts": opts, "grid": results})
+    report = {"dataset": args.dataset, "weights": args.weights, "configured": baseline, "best": best,
+              "best_opts": opts, "grid": results}
+    if args.report_on:
+        held_out = cache_videos(model, cfg, args.report_on)
+        report["report_on"] = {"dataset": args.report_on,
+                               "configured": score(model, cfg, held_out, args.report_on, configured),
+                               "best": score(model, cfg, held_out, args.report_on, {k: best[k] for k in grid})}
+    atomic_write_json(args.json, report)
     print(f"{'VPQ':>7} " + " ".join(f"{k:>18}" for k in grid))
     for r in results[:5]:
         print(f"{r['VPQ']:7.2f} " + " ".join(f"{r[k]:>18}" for k in grid))
     print(f"configured: VPQ {baseline['VPQ']:.2f} with " + ", ".join(f"{k} {v}" for k, v in configured.items()))
     print("best opts: " + " ".join(opts))
+    if args.report_on:
+        held = report["report_on"]
+        print(f"on {args.report_on}: configured VPQ {held['configured']['VPQ']:.2f}, chosen {held['best']['VPQ']:.2f}")
     print(f"wrote {args.json}")
     return 0
 
