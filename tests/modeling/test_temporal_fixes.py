@@ -48,6 +48,18 @@ class TestFlowRefinement(unittest.TestCase):
         self.assertLessEqual(self.runaway_training(self.fuse(2.0)), 2.0)
         self.assertGreater(self.runaway_training(self.fuse(0.0)), 2.0)  # unbounded, as before the fix
 
+    def test_flownet_learns_at_its_multiplier(self):
+        f_t, f_ref, flow = smooth_field(4, 8, 8), smooth_field(4, 8, 8, seed=1), torch.zeros(1, 2, 8, 8)
+        grads = []
+        for scale in (1.0, 0.01):
+            torch.manual_seed(0)
+            align = AlignModule(4, [8, 4], warp=flow_warp_reference, residual_limit=2.0, grad_scale=scale)
+            align(f_t, f_ref, flow)[0].sum().backward()
+            grads.append(align.residual.weight.grad.abs().sum().item())
+        self.assertGreater(grads[0], 0.0)
+        self.assertAlmostEqual(grads[1] / grads[0], 0.01, places=6)
+        self.assertEqual(get_config().MODEL.FUSE.FLOWNET_GRAD_SCALE, 0.01)
+
     def test_refinement_learns_a_known_shift(self):
         # the reference is the target moved right by one cell: the flow target->reference is +1 in x
         f_t = smooth_field(4, 16, 32)
