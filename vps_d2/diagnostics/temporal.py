@@ -16,6 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from detectron2.structures import Boxes
+from tqdm import tqdm
 
 from ..data.flow import FLOW_STRIDE, chain_backward_flows, dis_flow, downscale_flow, flow_size
 from ..data.synthetic_scene import THING_ID_DIVISOR
@@ -87,7 +88,7 @@ def warp_diagnostics(videos: List[ScenarioVideo], model=None) -> Dict:
     acc = {"gt_flow_label_accuracy": [], "label_accuracy_quarter": {"gt": [], "dis": [], "zero": [], "refined": []}}
     epe = {gap: {src: {"stuff": [], "things": []} for src in ("zero", "dis", "refined")} for gap in (1, STRIDE)}
     align = getattr(getattr(model, "fuse_head", None), "align", None)
-    for video in videos:
+    for video in tqdm(videos, desc="warp", unit="video", leave=False):
         for t in video.annotated():
             if t < STRIDE:
                 continue
@@ -196,7 +197,7 @@ def fuse_diagnostics(videos: List[ScenarioVideo], model, cfg, to_contiguous: Dic
 
 def _run_pq(videos, model, cfg, to_contiguous, source, recorded, gates) -> Dict[str, float]:
     pairs = {"degraded": [], "clean": []}
-    for video in videos:
+    for video in tqdm(videos, desc=f"fuse: PQ with {source} flow", unit="video", leave=False):
         session = VideoSession(model, build_tracker(cfg, cfg.MODEL.VPS.TRACK_ON), inference_options(cfg))
         for t, image in enumerate(video.images):
             flow = None if source == "none" else _flow_input(video, t, source)
@@ -215,7 +216,7 @@ def _cosines(videos, model) -> Dict[str, float]:
     """Mean per-cell cosine of a degraded frame's map to its clean rendering's: unfused and fused
     (f + g with the previous frame and DIS flow)."""
     fused, unfused = [], []
-    for video in videos:
+    for video in tqdm(videos, desc="fuse: cosine to the clean rendering", unit="video", leave=False):
         for t in range(1, len(video.images)):
             if not video.effects[t]:
                 continue
@@ -326,7 +327,8 @@ def tracking_oracle(scenarios: Dict[str, List[ScenarioVideo]], cfg, embeddings) 
                 continue
             tracker = build_tracker(cfg, cfg.MODEL.VPS.TRACK_ON)
             tracker.weights = cue_weights(cue, combined)
-            results = [track_video(v, tracker, embeddings()) for v in videos]
+            results = [track_video(v, tracker, embeddings())
+                       for v in tqdm(videos, desc=f"tracking: {name}, {cue}", unit="video", leave=False)]
             out[name][cue] = {"AQ": _mean(r["AQ"] for r in results),
                               "id_switches": sum(r["id_switches"] for r in results)}
     return out
