@@ -9,12 +9,13 @@ degraded frames, identities. Prints a table and writes every number to ``--json`
   of the warp op and its conventions, must be >= 0.97); label accuracy at the 1/4 map with the
   ground-truth, DIS, zero and refined flows; end-point errors at gap 1 (test) and 5 (annotation);
 * ``fuse`` (a model with a fuse head): image PQ on degraded / clean frames with zero, DIS and
-  ground-truth initial flow (and of ``--base-weights``), the cosine of a degraded frame's map to its
+  ground-truth initial flow (and of ``--unfused-weights``: the same variant without fusion, e.g.
+  Track for FuseTrack, trained from the same Base stage), the cosine of a degraded frame's map to its
   clean rendering's, unfused and fused, and the Attend gate on clean vs degraded frames;
 * ``tracking_oracle.<scenario>.<cue>``: AQ and id switches with ground-truth detections.
 
     python benchmarks/diagnose_temporal.py --config-file configs/quick_schedules/tiny_vpsnet_pp_cpu.yaml \\
-        --weights output/model_final.pth --json diag.json [--base-weights base.pth] [KEY VALUE ...]
+        --weights output/model_final.pth --json diag.json [--unfused-weights track.pth] [KEY VALUE ...]
 """
 import argparse
 import json
@@ -44,7 +45,8 @@ def get_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--config-file", required=True, metavar="FILE")
     p.add_argument("--weights", default="", help="model weights (default: MODEL.WEIGHTS, else initialisation)")
-    p.add_argument("--base-weights", default="", help="a Base model's weights: its PQ on the same frames")
+    p.add_argument("--unfused-weights", default="",
+                   help="the same variant without a fuse head (e.g. Track for FuseTrack): its PQ on the same frames")
     p.add_argument("--json", required=True, help="where to write the report")
     p.add_argument("--videos", type=int, default=4, help="hard-scenario videos of 30 frames (default 4)")
     p.add_argument("--tracking-videos", type=int, default=4, help="videos per tracking scenario (default 4)")
@@ -92,12 +94,12 @@ def main(argv=None) -> int:
         cfg.MODEL.DEVICE = "cpu" if not torch.cuda.is_available() else cfg.MODEL.DEVICE
         cfg.freeze()
         model = load_model(cfg, args.weights or cfg.MODEL.WEIGHTS)
-        base = None
-        if args.base_weights:
-            base_cfg = cfg.clone()
-            base_cfg.defrost()
-            base_cfg.MODEL.VPS.FUSE_ON = base_cfg.MODEL.VPS.TRACK_ON = False
-            base = load_model(base_cfg, args.base_weights)
+        unfused = None
+        if args.unfused_weights:
+            unfused_cfg = cfg.clone()
+            unfused_cfg.defrost()
+            unfused_cfg.MODEL.VPS.FUSE_ON = False
+            unfused = load_model(unfused_cfg, args.unfused_weights)
     except UserError as e:
         print(f"diagnose_temporal.py: error: {e}", file=sys.stderr)
         return 2
@@ -114,7 +116,7 @@ def main(argv=None) -> int:
         report["warp"] = temporal.warp_diagnostics(hard, model)
         if model.fuse_head is not None:
             print("fuse diagnostics ...", flush=True)
-            report["fuse"] = temporal.fuse_diagnostics(hard, model, cfg, to_contiguous, base)
+            report["fuse"] = temporal.fuse_diagnostics(hard, model, cfg, to_contiguous, unfused)
         print("tracking oracle ...", flush=True)
         embeddings = lambda: temporal.model_embeddings(model, cfg.MODEL.VPS.TRACK_ON)  # noqa: E731
         report["tracking_oracle"] = temporal.tracking_oracle(tracking, cfg, embeddings)

@@ -163,9 +163,10 @@ def _flow_input(video: ScenarioVideo, t: int, source: str) -> np.ndarray:
 
 
 @torch.no_grad()
-def fuse_diagnostics(videos: List[ScenarioVideo], model, cfg, to_contiguous: Dict[int, int], base=None) -> Dict:
-    """PQ on degraded/clean annotated frames per initial flow (and of ``base``), feature cosine to the
-    clean rendering, and the Attend gate's mean on clean and degraded frames."""
+def fuse_diagnostics(videos: List[ScenarioVideo], model, cfg, to_contiguous: Dict[int, int], unfused=None) -> Dict:
+    """PQ on degraded/clean annotated frames per initial flow (and of ``unfused``, the same variant
+    without fusion), feature cosine to the clean rendering, and the Attend gate's mean on clean and
+    degraded frames."""
     out = {"PQ": {}}
     sources = ("zero", "dis", "oracle") if model.fuse_head is not None else ("none",)
     gates = {"clean": [], "degraded": []}
@@ -187,8 +188,8 @@ def fuse_diagnostics(videos: List[ScenarioVideo], model, cfg, to_contiguous: Dic
     finally:
         if gated:
             del attend.attention  # back to the class's method
-    if base is not None:
-        out["PQ"]["base"] = _run_pq(videos, base, cfg, to_contiguous, "none", [], None)
+    if unfused is not None:
+        out["PQ"]["unfused"] = _run_pq(videos, unfused, cfg, to_contiguous, "none", [], None)
     if model.fuse_head is not None:
         out["gate"] = {k: _mean(v) for k, v in gates.items()}
         out["cosine_to_clean"] = _cosines(videos, model)
