@@ -1,0 +1,2 @@
+"""Export of the per-frame network (torch.export, ONNX) and the runner that tracks around it."""
+from .frame_network import FrameNetwork  # noqa: F401
