@@ -103,12 +103,13 @@ class ExportedFrameModel:
             sem_logits[0], self.stuff_channels, self.thing_channels[classes], boxes, mask_logits, stride=self.stride
         )
         instances.mask_logits = mask_logits
+        input_boxes = boxes.clone()  # detector_postprocess scales the boxes in place
         outputs = {
             "instances": detector_postprocess(instances, frame["height"], frame["width"]),
             "sem_seg_logits": sem_logits[0],
             "panoptic_logits": pan_logits,
             "pasted_mask_logits": pasted,
-            "input_boxes": boxes.clone(),
+            "input_boxes": input_boxes,
             "image_size": self.image_size,
             "stride": self.stride,
             "flow": flow,
