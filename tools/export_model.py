@@ -30,6 +30,7 @@ from vps_d2.engine.predictor import VideoPanopticPredictor
 from vps_d2.export import FrameNetwork
 from vps_d2.export.export import FORMATS, compare_sessions, export_frame_network, write_metadata
 from vps_d2.export.runner import ExportedVideoPredictor
+from vps_d2.utils.cli import multi_choice_then_opts
 from vps_d2.utils.errors import UserError
 from vps_d2.utils.file_io import atomic_write_json
 from vps_d2.utils.video_io import open_frames
@@ -40,7 +41,7 @@ MIN_AGREEMENT = 0.999
 def get_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config-file", required=True, metavar="FILE", help="path to a config file")
-    p.add_argument("--format", nargs="+", choices=sorted(FORMATS), default=["onnx"], help="export format(s)")
+    p.add_argument("--format", nargs="+", default=["onnx"], help=f"export format(s), of {' '.join(sorted(FORMATS))}")
     p.add_argument("--output", required=True, metavar="DIR", help="folder for model.onnx / model.pt2 and export.json")
     p.add_argument("--input", help="frames to check on (a video, a frame folder or a glob); "
                    "default: the first video of DATASETS.TEST[0]")
@@ -107,6 +108,7 @@ def run(args) -> int:
 
 def main(argv=None) -> int:
     args = get_parser().parse_args(argv)
+    multi_choice_then_opts(args, "format", sorted(FORMATS))
     try:
         return run(args)
     except UserError as e:  # raised where input is checked; anything else is a bug: traceback

@@ -18,7 +18,7 @@ FORMATS = {"onnx": "model.onnx", "torch-export": "model.pt2"}
 
 def gathered_shape(net: FrameNetwork):
     """(1, C, h, w) of the gathered map (the finest fused level) for the network's input size."""
-    spec = net.model.backbone.output_shape()[net.model.fuse_features[0]]
+    spec = net.vpsnet.backbone.output_shape()[net.vpsnet.fuse_features[0]]
     return (1, spec.channels, net.padded[0] // spec.stride, net.padded[1] // spec.stride)
 
 
@@ -47,7 +47,7 @@ def export_frame_network(net: FrameNetwork, fmt: str, out_dir: str) -> str:
 
 def write_metadata(net: FrameNetwork, cfg, out_dir: str) -> None:
     """``export.json``: what :class:`~vps_d2.export.runner.ExportedFrameModel` needs besides the graph."""
-    m = net.model
+    m = net.vpsnet
     atomic_write_json(os.path.join(out_dir, METADATA), {
         "config": cfg.dump(),
         "image_size": list(net.image_size),

@@ -66,9 +66,10 @@ class FrameNetwork(nn.Module):
     """One frame of a VPSNet with weights, for a fixed input size.
 
     Args:
-        model: a ``VPSNet`` in eval mode (copied; the copy's flow warp is the pure-PyTorch one,
-            which has the compiled kernel's semantics and exports to any backend).
+        model: a ``VPSNet`` (copied, in eval mode).
         image_size: (H, W) of the model input before padding (after the test-time resize).
+        portable_warp: use the flow warp's PyTorch reference instead of the configured kernel
+            (for export; the analysis keeps the kernel that runs).
 
     Inputs: ``image`` (1, 3, H, W) float32 pixel values in the config's channel order;
     ``ref_gathered`` (1, C, h, w) the previous frame's ``gathered`` output; ``flow`` (1, 2, h, w)
@@ -80,13 +81,13 @@ class FrameNetwork(nn.Module):
     sem_logits (1, C_sem, h, w).
     """
 
-    def __init__(self, model: nn.Module, image_size: Tuple[int, int]):
+    def __init__(self, model: nn.Module, image_size: Tuple[int, int], portable_warp: bool = True):
         super().__init__()
         model = copy.deepcopy(model).eval()
         for m in model.modules():
-            if isinstance(m, FlowWarp):
+            if portable_warp and isinstance(m, FlowWarp):
                 m.impl = "pytorch"
-        self.model = model
+        self.vpsnet = model
         self.image_size = tuple(int(s) for s in image_size)
         self.padded = padded_size(self.image_size, model.backbone.size_divisibility)
         rpn = model.proposal_generator
@@ -97,7 +98,7 @@ class FrameNetwork(nn.Module):
             self.register_buffer(f"anchors{i}", anchors.tensor, persistent=False)
 
     def forward(self, image: torch.Tensor, ref_gathered: torch.Tensor, flow: torch.Tensor, first: torch.Tensor):
-        m = self.model
+        m = self.vpsnet
         x = (image - m.pixel_mean) / m.pixel_std
         x = F.pad(x, (0, self.padded[1] - self.image_size[1], 0, self.padded[0] - self.image_size[0]))
         features = m.backbone(x)
@@ -121,7 +122,7 @@ class FrameNetwork(nn.Module):
 
     def proposals(self, features: Dict[str, torch.Tensor]) -> torch.Tensor:
         """detectron2's RPN inference for one image: top-k per level, clip, drop empty, NMS per level."""
-        rpn = self.model.proposal_generator
+        rpn = self.vpsnet.proposal_generator
         maps = [features[f] for f in rpn.in_features]
         logits, deltas = rpn.rpn_head(maps)
         boxes, scores, levels = [], [], []
@@ -146,7 +147,7 @@ class FrameNetwork(nn.Module):
     def detections(self, features: Dict[str, torch.Tensor], proposals: torch.Tensor) -> List[torch.Tensor]:
         """``TrackROIHeads`` box inference: per-class score threshold and NMS, then (with
         ``CLASS_AGNOSTIC_NMS``) one NMS over all classes, then the top ``DETECTIONS_PER_IMAGE``."""
-        heads = self.model.roi_heads
+        heads = self.vpsnet.roi_heads
         predictor = heads.box_predictor
         x = roi_pool(heads.box_pooler, [features[f] for f in heads.box_in_features], proposals)
         cls_logits, deltas = predictor(heads.box_head(x))
