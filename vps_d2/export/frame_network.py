@@ -155,7 +155,7 @@ class FrameNetwork(nn.Module):
         boxes = predictor.box2box_transform.apply_deltas(deltas, proposals)
         num_classes = scores.shape[1]
         valid = torch.isfinite(boxes).all(dim=1) & torch.isfinite(scores).all(dim=1)
-        boxes = _clip(boxes.reshape(-1, 4), self.image_size).view(proposals.shape[0], -1, 4)
+        boxes = _clip(boxes.reshape(-1, 4), self.image_size).view(proposals.shape[0], deltas.shape[1] // 4, 4)
         if boxes.shape[1] == 1:  # class-agnostic box regression
             boxes = boxes.expand(-1, num_classes, -1)
         chosen = valid[:, None] & (scores > predictor.test_score_thresh)
