@@ -65,6 +65,8 @@ def two_frames(cfg, spec):
             raise UserError(f"--input {spec}: expected at least two frames")
         return frames, spec
     name = cfg.DATASETS.TEST[0]
+    if name not in DatasetCatalog.list():
+        raise UserError(f"DATASETS.TEST: '{name}' is not a registered dataset (see datasets/README.md)")
     try:
         files = DatasetCatalog.get(name)[0]["file_names"][:2]
         return [cv2.imread(f, cv2.IMREAD_COLOR) for f in files], f"{name} (first video)"
