@@ -21,7 +21,7 @@ TINY = os.path.join(CONFIGS, "quick_schedules", "tiny_vpsnet_pp_cpu.yaml")
 class TestExportModel(unittest.TestCase):
     def test_onnx_and_torch_export_agree_with_eager(self):
         tool = load_script("tools/export_model.py")
-        with registered_synthetic("test_export_model", split="val", videos=1) as (name, _), \
+        with registered_synthetic("test_export_model", split="val", videos=1) as (name, root), \
                 tempfile.TemporaryDirectory() as out:
             argv = ["--config-file", TINY, "--format", "onnx", "torch-export", "--output", out, "--frames", "4",
                     "DATASETS.TRAIN", f"('{name}',)", "DATASETS.TEST", f"('{name}',)",
@@ -39,6 +39,14 @@ class TestExportModel(unittest.TestCase):
                 self.assertLess(r["max_abs_diff"], 1e-3)
                 self.assertGreater(len(set(r["things_per_frame"])), 1, "the detection count must follow the frame")
                 self.assertIn(f"{fmt}: ", printed.getvalue())
+
+            demo = load_script("demo/video_demo.py")  # the demo runs the exported model
+            frames = os.path.join(root, "val", "img_all", "*.png")
+            video = os.path.join(out, "demo.mp4")
+            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+                self.assertEqual(demo.main(["--config-file", TINY, "--input", frames, "--output", video,
+                                            "--exported", os.path.join(out, "model.onnx")]), 0)
+            self.assertGreater(os.path.getsize(video), 0)
 
             model = ExportedFrameModel(os.path.join(out, "model.onnx"))
             frame = {"image": torch.zeros(3, 32, 64, dtype=torch.uint8), "height": 32, "width": 64}
