@@ -7,8 +7,8 @@ frame, with the previous frame's cached features and the initial flow between th
 
 Frames: --input (a video, a frame folder or a glob; its first two frames), else the first video of
 DATASETS.TEST[0] when it is prepared, else two random frames of INPUT.MIN_SIZE_TEST x MAX_SIZE_TEST.
-Weights: MODEL.WEIGHTS when it is a local file, else random (the ROI heads' FLOPs depend on the number
-of detections, printed). The flow warp, roi_align and max pooling are counted by vps_d2's own fvcore
+Weights: MODEL.WEIGHTS when it is a local file, else random, with --detections detections per frame
+(the ROI heads' FLOPs depend on their number, printed). The flow warp, roi_align and max pooling are counted by vps_d2's own fvcore
 handles; an initial flow computed outside torch (OpenCV DIS) is not counted.
 """
 import argparse
@@ -28,7 +28,8 @@ from fvcore.nn import flop_count_table, parameter_count, parameter_count_table
 
 from vps_d2.config import merge_user_config
 from vps_d2.engine import VPSCheckpointer
-from vps_d2.engine.analysis import activation_analysis, custom_op_flops, flop_analysis, frame_tensor, online_frame_inputs
+from vps_d2.engine.analysis import activation_analysis, custom_op_flops, fix_detections, flop_analysis, frame_tensor
+from vps_d2.engine.analysis import online_frame_inputs
 from vps_d2.modeling.meta_arch.vpsnet import TRACEABLE_FLOWS
 from vps_d2.utils.cli import multi_choice_then_opts
 from vps_d2.utils.errors import UserError
@@ -42,6 +43,8 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--config-file", required=True, metavar="FILE", help="path to a config file")
     p.add_argument("--tasks", nargs="+", default=["flop", "parameter"], help=f"what to print, of {' '.join(TASKS)}")
     p.add_argument("--input", help="a video, a frame folder or a glob: its first two frames are analysed")
+    p.add_argument("--detections", type=int, help="random weights only: keep this many detections per frame "
+                   "(default TEST.DETECTIONS_PER_IMAGE; 0: as many as the random model gives)")
     p.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides: KEY VALUE ...")
     return p
 
@@ -86,6 +89,10 @@ def run(args) -> None:
         VPSCheckpointer(model).load(weights)
     else:
         weights = f"random ({'MODEL.WEIGHTS ' + weights + ' is not a local file' if weights else 'no MODEL.WEIGHTS'})"
+        count = cfg.TEST.DETECTIONS_PER_IMAGE if args.detections is None else args.detections
+        if count > 0:
+            fix_detections(model, count)
+            weights += f" with zeroed box regressors and a score threshold of 0 (--detections {count})"
     net, inputs = online_frame_inputs(model, frame_tensor(cfg, previous), frame_tensor(cfg, current))
     flow = cfg.MODEL.FLOW.NAME if model.fuse_head is not None else "none (no fuse head)"
     if model.initial_flow is not None and not isinstance(model.initial_flow, TRACEABLE_FLOWS):

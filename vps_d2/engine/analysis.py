@@ -12,7 +12,8 @@ from torch import nn
 from ..export.frame_network import FrameNetwork
 from ..utils.flop_handles import CUSTOM_OP_HANDLES, FLOW_WARP_OP, POOLING_OPS, ROI_ALIGN_OP
 
-__all__ = ["CUSTOM_OPS", "frame_tensor", "online_frame_inputs", "flop_analysis", "activation_analysis", "custom_op_flops"]
+__all__ = ["CUSTOM_OPS", "frame_tensor", "online_frame_inputs", "flop_analysis", "activation_analysis", "custom_op_flops",
+           "fix_detections"]
 
 def _short(op: str) -> str:  # fvcore's by_operator() names: without the namespace
     return op.split("::", 1)[1]
@@ -45,6 +46,19 @@ def online_frame_inputs(model: nn.Module, previous: torch.Tensor, current: torch
         flow = torch.zeros(1, 2, *size)
     net = FrameNetwork(model, current.shape[-2:], portable_warp=False)
     return net, (current[None].float(), state.gathered, flow, torch.tensor([False]))
+
+
+@torch.no_grad()
+def fix_detections(model: nn.Module, count: int) -> None:
+    """Make a model with random weights keep ``count`` detections per frame (as
+    ``benchmarks/bench_model.py`` does): with zeroed box regressors the boxes are the anchors and
+    proposals themselves (random deltas make degenerate boxes, which are dropped), and with a score
+    threshold of 0 the top ``count`` are kept, so the per-detection work is that of a trained model."""
+    for layer in (model.proposal_generator.rpn_head.anchor_deltas, model.roi_heads.box_predictor.bbox_pred):
+        layer.weight.zero_()
+        layer.bias.zero_()
+    model.roi_heads.box_predictor.test_score_thresh = 0.0
+    model.roi_heads.box_predictor.test_topk_per_image = count
 
 
 def _quiet(analysis):
