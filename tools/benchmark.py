@@ -14,7 +14,6 @@ other (resize, post-processing, id maps). Warm-up iterations or frames are not c
 """
 import argparse
 import itertools
-import json
 import os
 import sys
 import time

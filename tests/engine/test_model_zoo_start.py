@@ -7,7 +7,6 @@ import pickle
 import tempfile
 import unittest
 
-import torch
 from detectron2 import model_zoo
 from detectron2.config import get_cfg as get_d2_cfg
 from detectron2.modeling import build_model
