@@ -40,6 +40,8 @@ def get_parser() -> argparse.ArgumentParser:
                    "instead (the video is named after --input)")
     p.add_argument("--confidence-threshold", type=float, default=None, help="minimum detection score")
     p.add_argument("--fps", type=float, default=17.0, help="frame rate of frame folders and globs")
+    p.add_argument("--exported", metavar="FILE", help="run an exported model (model.onnx or model.pt2 of "
+                   "tools/export_model.py) instead of the eager one; its saved config is the model's")
     p.add_argument("--opts", default=[], nargs=argparse.REMAINDER, help="config overrides: KEY VALUE ...")
     return p
 
@@ -61,7 +63,12 @@ def setup_cfg(args):
 def run(args) -> str:
     cfg = setup_cfg(args)
     source = open_frames(args.input, args.webcam, args.fps)
-    predictor = VideoPanopticPredictor(cfg)
+    if args.exported:  # the exported graph with the eager model's flow, merge and tracker around it
+        from vps_d2.export.runner import ExportedVideoPredictor
+
+        predictor = ExportedVideoPredictor(args.exported)
+    else:
+        predictor = VideoPanopticPredictor(cfg)
     meta = predictor.metadata
     visualizer = VideoPanopticVisualizer(meta.stuff_classes, meta.stuff_colors)
     to_video = args.output is not None and args.output.lower().endswith((".mp4", ".avi", ".mov"))

@@ -1,4 +1,4 @@
-"""dev/anchor_recall.py: the synthetic configs' anchors cover the tall, thin persons; the old ones
+"""tools/anchor_recall.py: the synthetic configs' anchors cover the tall, thin persons; the old ones
 did not."""
 import contextlib
 import io
@@ -19,7 +19,7 @@ SPLIT = dict(videos=6, frames=15, height=128, width=256)
 class TestAnchorRecall(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.tool = load_script("dev/anchor_recall.py")
+        cls.tool = load_script("tools/anchor_recall.py")
         dataset = registered_synthetic("test_anchor_recall", **SPLIT)
         cls.name, _ = dataset.__enter__()
         cls.addClassCleanup(dataset.__exit__, None, None, None)

@@ -17,8 +17,9 @@ class _ScaleGradient(torch.autograd.Function):
 
 def scale_gradient(x: torch.Tensor, scale: float) -> torch.Tensor:
     """``x`` unchanged; the gradient flowing back through it is multiplied by ``scale`` (1: plain
-    identity, 0: ``x.detach()``)."""
-    if scale == 1.0:
+    identity, 0: ``x.detach()``). Where no gradient is recorded (inference, ``torch.no_grad``, a
+    frozen input) it is plain ``x``, so a traced or exported model holds no Python autograd op."""
+    if scale == 1.0 or not (torch.is_grad_enabled() and x.requires_grad):
         return x
     if scale == 0.0:
         return x.detach()

@@ -28,6 +28,17 @@ def redistribute(features: Dict[str, torch.Tensor], f: torch.Tensor, names: List
     out = dict(features)
     for name in names:
         p = features[name]
-        resized = f if p.shape[-2:] == f.shape[-2:] else F.adaptive_max_pool2d(f, p.shape[-2:])
+        resized = f if p.shape[-2:] == f.shape[-2:] else max_pool_to(f, p.shape[-2:])
         out[name] = p + resized
     return out
+
+
+def max_pool_to(f: torch.Tensor, size) -> torch.Tensor:
+    """``F.adaptive_max_pool2d(f, size)``. Where ``size`` divides f's size (every padded FPN level
+    but a P6 of odd size) it is the same as ``max_pool2d`` with kernel = stride = the ratio, which
+    ONNX and torch.export take with fixed sizes; adaptive pooling is the fallback."""
+    (h, w), (oh, ow) = f.shape[-2:], size
+    if h % oh == 0 and w % ow == 0:
+        kernel = (h // oh, w // ow)
+        return F.max_pool2d(f, kernel, kernel)
+    return F.adaptive_max_pool2d(f, size)

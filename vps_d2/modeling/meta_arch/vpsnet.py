@@ -21,6 +21,8 @@ from torch import nn
 
 from ..balanced_fpn import gather, redistribute
 from ..flow import build_initial_flow
+from ..flow.raft import RAFTFlow
+from ..flow.zero import ZeroFlow
 from ..fuse import build_fuse_head
 from ..panoptic import EdgeHead, dice_loss, edge_input, edge_target, panoptic_logits, panoptic_loss
 from ..panoptic import subsample_target, tube_discrimination_loss, upsample_panoptic_logits
@@ -30,7 +32,9 @@ from ...tracking import VideoTracker
 from ...utils.errors import UserError
 from .video_inference import InferenceOptions, build_tracker, inference_options, run_video
 
-__all__ = ["VPSNet", "FrameState"]
+__all__ = ["VPSNet", "FrameState", "check_flow_traceable"]
+
+TRACEABLE_FLOWS = (ZeroFlow, RAFTFlow)  # initial flows made of torch ops only
 
 
 @dataclass
@@ -63,6 +67,19 @@ def checked_metadata(cfg):
         if value != want:
             raise UserError(f"{key}: {value} does not fit, expected {want} ({why})")
     return meta
+
+
+def check_flow_traceable(flow: nn.Module) -> None:
+    """Raise a UserError when ``flow`` would run inside a trace or an export but is computed outside
+    torch (OpenCV DIS): the trace would freeze the tracing frame's flow into a constant and the
+    traced model would be silently wrong on every other frame."""
+    tracing = torch.jit.is_tracing() or torch.compiler.is_compiling() or torch.compiler.is_exporting()
+    if tracing and not isinstance(flow, TRACEABLE_FLOWS):
+        raise UserError(
+            f"MODEL.FLOW.NAME: the initial flow ({type(flow).__name__}) is computed outside torch and "
+            "cannot be traced; export with tools/export_model.py, which makes the flow an input of the "
+            "exported graph (or set MODEL.FLOW.NAME zero or raft)"
+        )
 
 
 @META_ARCH_REGISTRY.register()
@@ -191,6 +208,7 @@ class VPSNet(nn.Module):
         if all(key in x for x in batched_inputs):
             flows = [x[key].to(self.device) for x in batched_inputs]
         else:
+            check_flow_traceable(self.initial_flow)
             flows = self.initial_flow(targets, references)
         return torch.stack([F.pad(f, (0, size[1] - f.shape[-1], 0, size[0] - f.shape[-2])) for f in flows])
 
@@ -355,7 +373,7 @@ class VPSNet(nn.Module):
             instances.remove("pred_masks")  # never pasted at full resolution: the merge uses logits
         else:
             mask_logits = self.roi_heads.mask_logits(features, [instances.pred_boxes], [instances.pred_classes])[0]
-        stride = images.tensor.shape[-1] // sem_logits.shape[-1]
+        stride = self.sem_seg_head.common_stride  # a number, also under tracing (not from shapes)
         pan_logits, pasted = panoptic_logits(
             sem_logits[0], self.stuff_channels, self.thing_channels[instances.pred_classes],
             instances.pred_boxes.tensor, mask_logits, stride=stride,

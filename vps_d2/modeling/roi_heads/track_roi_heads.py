@@ -258,8 +258,8 @@ class TrackROIHeads(StandardROIHeads):
             logits = logits[:, 0]
         else:
             cls = cat([c.to(device=logits.device, dtype=torch.int64) for c in classes])
-            logits = logits[torch.arange(len(cls), device=logits.device), cls]
-        return list(logits.split([len(b) for b in boxes]))
+            logits = logits[torch.arange(cls.shape[0], device=logits.device), cls]
+        return list(logits.split([b.tensor.shape[0] for b in boxes]))  # shape, not len(): traceable
 
     def track_embeddings(
         self, features: Dict[str, torch.Tensor], boxes: List[Boxes]
@@ -268,4 +268,4 @@ class TrackROIHeads(StandardROIHeads):
         if not self.track_on:
             raise RuntimeError("track_embeddings needs the track branch (MODEL.VPS.TRACK_ON)")
         x = self.track_pooler([features[f] for f in self.track_in_features], list(boxes))
-        return list(self.track_head(x).split([len(b) for b in boxes]))
+        return list(self.track_head(x).split([b.tensor.shape[0] for b in boxes]))

@@ -122,7 +122,8 @@ class EmbeddingTrackHead(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(N, C, R, R) RoI features -> (N, D) embeddings."""
-        return self.layers(torch.flatten(scale_gradient(x, self.trunk_grad_scale), start_dim=1))
+        scale = self.trunk_grad_scale if self.training else 1.0  # identity outside training
+        return self.layers(torch.flatten(scale_gradient(x, scale), start_dim=1))
 
     def similarity(self, x: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
         """(N, D), (M, D) -> (N, M) scores of the reference objects, as used by the loss."""

@@ -8,7 +8,7 @@ the final weights of ``benchmarks/ablation.py`` runs with the submission written
 (``TEST.VPQ.WRITE_SUBMISSION``), splits the annotated frames by their ``effects`` in the split's
 im_all_info JSON and scores each subset with the offline scorer (k = 0, i.e. image PQ):
 
-    python dev/hard_split_breakdown.py --ablation ablation_output/tiny_hard --rows base fuse --seeds 0 1 2
+    python tools/hard_split_breakdown.py --ablation ablation_output/tiny_hard --rows base fuse --seeds 0 1 2
 """
 import argparse
 import json

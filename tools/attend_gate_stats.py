@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Distribution of the Attend gate tAtt (paper Eq. 2) over the pixels of real frames.
 
-    python dev/attend_gate_stats.py --config-file configs/quick_schedules/tiny_vpsnet_pp_cpu.yaml \\
+    python tools/attend_gate_stats.py --config-file configs/quick_schedules/tiny_vpsnet_pp_cpu.yaml \\
         --videos 2 [--opts MODEL.WEIGHTS quickstart_output/train/model_final.pth]
 
 Runs online inference on the first ``--videos`` videos of the config's test set and prints the

@@ -3,7 +3,7 @@
 at least one anchor of IoU >= a threshold. A box that no anchor overlaps well is hard for the RPN to
 propose, so this is the check to run when choosing MODEL.ANCHOR_GENERATOR for a dataset.
 
-    python dev/anchor_recall.py --config-file configs/quick_schedules/tiny_vpsnet_pp_cpu.yaml \\
+    python tools/anchor_recall.py --config-file configs/quick_schedules/tiny_vpsnet_pp_cpu.yaml \\
         [--dataset synthetic_vps_train] [--iou 0.5] [--suggest] [--opts KEY VALUE ...]
 
 Boxes are those of the training targets (``panoptic_targets``) of every annotated frame, resized by
