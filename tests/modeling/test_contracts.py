@@ -39,15 +39,14 @@ class TestContracts(unittest.TestCase):
             "MODEL.META_ARCHITECTURE=PanopticFPN expects one of detectron2's (e.g. SemSegFPNHead)")
 
     def test_unknown_names(self):
-        for key, value, registry in (("MODEL.ROI_HEADS.NAME", "TrackROIHead", "ROI_HEADS"),
-                                     ("MODEL.TRACK_HEAD.NAME", "mask_track", "TRACK_HEAD"),
-                                     ("MODEL.ROI_MASK_HEAD.NAME", "MaskHead", "ROI_MASK_HEAD")):
+        for key, value, what in (("MODEL.ROI_HEADS.NAME", "TrackROIHead", "ROI heads"),
+                                 ("MODEL.TRACK_HEAD.NAME", "mask_track", "track head"),
+                                 ("MODEL.ROI_MASK_HEAD.NAME", "MaskHead", "mask head")):
             cfg = get_config(TINY)
             cfg.merge_from_list([key, value])
             with self.assertRaises(UserError) as caught:
                 build_model(cfg)
-            self.assertRegex(str(caught.exception), rf"^{key}={value}: no such {registry} component, "
-                             r"expected one of \[.*\]$")
+            self.assertRegex(str(caught.exception), rf"^{key}: unknown {what} '{value}', expected one of \[.*\]$")
 
     def test_default_config_builds(self):
         build_model(get_config(TINY))  # every name of the tiny config is registered and fits

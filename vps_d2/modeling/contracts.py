@@ -17,20 +17,20 @@ from .flow import FLOW_REGISTRY
 from .fuse import FUSE_HEAD_REGISTRY
 from .track_head import TRACK_HEAD_REGISTRY
 
-# config key -> registry of the names it selects
+# config key -> (registry of the names it selects, what such a component is)
 REGISTRY_KEYS = {
-    "MODEL.META_ARCHITECTURE": META_ARCH_REGISTRY,
-    "MODEL.BACKBONE.NAME": BACKBONE_REGISTRY,
-    "MODEL.ANCHOR_GENERATOR.NAME": ANCHOR_GENERATOR_REGISTRY,
-    "MODEL.PROPOSAL_GENERATOR.NAME": PROPOSAL_GENERATOR_REGISTRY,
-    "MODEL.RPN.HEAD_NAME": RPN_HEAD_REGISTRY,
-    "MODEL.ROI_HEADS.NAME": ROI_HEADS_REGISTRY,
-    "MODEL.ROI_BOX_HEAD.NAME": ROI_BOX_HEAD_REGISTRY,
-    "MODEL.ROI_MASK_HEAD.NAME": ROI_MASK_HEAD_REGISTRY,
-    "MODEL.SEM_SEG_HEAD.NAME": SEM_SEG_HEADS_REGISTRY,
-    "MODEL.FUSE.NAME": FUSE_HEAD_REGISTRY,
-    "MODEL.FLOW.NAME": FLOW_REGISTRY,
-    "MODEL.TRACK_HEAD.NAME": TRACK_HEAD_REGISTRY,
+    "MODEL.META_ARCHITECTURE": (META_ARCH_REGISTRY, "meta-architecture"),
+    "MODEL.BACKBONE.NAME": (BACKBONE_REGISTRY, "backbone"),
+    "MODEL.ANCHOR_GENERATOR.NAME": (ANCHOR_GENERATOR_REGISTRY, "anchor generator"),
+    "MODEL.PROPOSAL_GENERATOR.NAME": (PROPOSAL_GENERATOR_REGISTRY, "proposal generator"),
+    "MODEL.RPN.HEAD_NAME": (RPN_HEAD_REGISTRY, "RPN head"),
+    "MODEL.ROI_HEADS.NAME": (ROI_HEADS_REGISTRY, "ROI heads"),
+    "MODEL.ROI_BOX_HEAD.NAME": (ROI_BOX_HEAD_REGISTRY, "box head"),
+    "MODEL.ROI_MASK_HEAD.NAME": (ROI_MASK_HEAD_REGISTRY, "mask head"),
+    "MODEL.SEM_SEG_HEAD.NAME": (SEM_SEG_HEADS_REGISTRY, "semantic head"),
+    "MODEL.FUSE.NAME": (FUSE_HEAD_REGISTRY, "fuse head"),
+    "MODEL.FLOW.NAME": (FLOW_REGISTRY, "flow source"),
+    "MODEL.TRACK_HEAD.NAME": (TRACK_HEAD_REGISTRY, "track head"),
 }
 
 
@@ -43,10 +43,9 @@ def config_value(cfg, key: str):
 
 def registered(cfg, key: str):
     """The object registered under the name that ``key`` selects."""
-    name, registry = config_value(cfg, key), REGISTRY_KEYS[key]
+    name, (registry, what) = config_value(cfg, key), REGISTRY_KEYS[key]
     if name not in registry:
-        raise UserError(f"{key}={name}: no such {registry._name} component, expected one of "
-                        f"{sorted(registry._obj_map)}")
+        raise UserError(f"{key}: unknown {what} '{name}', expected one of {sorted(registry._obj_map)}")
     return registry.get(name)
 
 
