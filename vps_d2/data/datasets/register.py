@@ -173,10 +173,12 @@ def register_vps_dataset(
         "panoptic_json": panoptic_json,
         "panoptic_root": None,
     }
+    if panoptic_json is not None and gt_root is None:
+        standard = _STANDARD_NAME.match(os.path.basename(frames_json))
+        gt_root = _standard_folder(frames_json, "panoptic_video") if standard else \
+            os.path.dirname(os.path.abspath(panoptic_json))
     if panoptic_json is not None:
-        paths["panoptic_root"] = gt_root or (
-            _standard_folder(frames_json, "panoptic_video") if _STANDARD_NAME.match(os.path.basename(frames_json))
-            else os.path.dirname(os.path.abspath(panoptic_json)))
+        paths["panoptic_root"] = gt_root
     meta = LazyMetadata(name=name)
     MetadataCatalog[name] = meta
 
@@ -191,7 +193,7 @@ def register_vps_dataset(
                     f"Prepare it with: {prepare_hint}"
                 )
             raise UserError(f"dataset '{name}': {field} {paths[key]} does not exist")
-        ids = {k: getattr(meta, k) for k in ("stuff_dataset_id_to_contiguous_id", "thing_dataset_id_to_contiguous_id")}
+        ids = {k: getattr(meta, k) for k in CATEGORY_KEYS if k.endswith("_to_contiguous_id")}
         return load_cityscapes_vps_json(meta=ids, **paths)
 
     DatasetCatalog.register(name, load)
@@ -204,8 +206,10 @@ def register_vps_dataset(
         lazy.append("annotation_stride")
     else:
         metadata["annotation_stride"] = int(annotation_stride)
-    meta.set(evaluator_type="vpq", ignore_label=255, label_divisor=1000, categories_file=categories
-             if isinstance(categories, str) else None, _lazy_keys=tuple(lazy), **paths, **metadata)
+    categories_file = categories if isinstance(categories, str) else None
+    meta.set(evaluator_type="vpq", ignore_label=255, label_divisor=1000, categories_file=categories_file,
+             **paths, **metadata)
+    meta.set(_lazy_keys=tuple(k for k in lazy if k not in metadata))  # last: set() reads every key
 
 
 def register_from_spec(spec: str, key: str = "DATASETS.REGISTER") -> str:
