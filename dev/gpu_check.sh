@@ -16,7 +16,7 @@
 #   train            R50 VPSNet++ f from scratch on synthetic 512x1024 videos: 200 iterations with
 #                    AMP (loss curve, step time), then its VPQ evaluation
 #
-# Each step has its own time limit (together under 9 minutes) and log; a failed or timed-out step
+# Each step has its own time limit (together 9 min 40 s at most) and log; a failed or timed-out step
 # does not stop the others. Results go to $OUT (the device tool's folder) or --out DIR:
 # gpu_check.json, gpu_check.md, gpu_check.log (every step's full log), loss_curve.png and
 # stream_memory/ (memory.csv, memory.png). The exit
