@@ -138,10 +138,8 @@ def _run(args, cfg, source):
                 elif args.save_panoptic:
                     write_panoptic_png(os.path.join(args.save_panoptic, f"{name}.png"), ids)
                     atomic_write_json(os.path.join(args.save_panoptic, f"{name}.json"), {"segments_info": segments})
-                if source.live and args.output is None:
-                    cv2.imshow("vps_d2", overlay)
-                    if cv2.waitKey(1) in (27, ord("q")):
-                        break
+                if source.live and args.output is None and _show(overlay):
+                    break
                 frames += 1
                 bar.set_postfix(fps=f"{frames / max(time.time() - start, 1e-9):.2f}")
                 if stop.signal is not None:
@@ -164,6 +162,16 @@ def _run(args, cfg, source):
         end = "; end of stream" if source.live else ""
     return (f"{frames} frames at {source.fps:g} fps -> {where} ({elapsed:.1f} s, "
             f"{frames / max(elapsed, 1e-9):.2f} frames/s{end})"), 130 if stop.signal is not None else 0
+
+
+def _show(overlay) -> bool:
+    """Show the overlay in a window; True when Esc or q is pressed."""
+    try:
+        cv2.imshow("vps_d2", overlay)
+    except cv2.error:  # opencv-python-headless has no windows
+        raise InputError("--output: none given, and this OpenCV cannot show a window (no GUI support, e.g. "
+                         "opencv-python-headless); give --output out.mp4 or a folder") from None
+    return cv2.waitKey(1) in (27, ord("q"))
 
 
 def _video_name(spec: str) -> str:

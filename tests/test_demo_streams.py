@@ -3,6 +3,7 @@ HTTP MJPEG server started here (read by OpenCV's FFmpeg backend, as an IP camera
 a stream that breaks mid-way, Ctrl-C (SIGINT) with the mp4 finalised, and a missing camera."""
 import glob
 import os
+import re
 import shutil
 import signal
 import socket
@@ -171,6 +172,17 @@ class TestDemoStreams(unittest.TestCase):
         self.assertGreaterEqual(frames, 3)
         self.assertNotIn("Traceback", err)
         self.assert_finalised(frames)
+
+    @unittest.skipUnless(re.search(r"GUI:\s+NONE", cv2.getBuildInformation()), "this OpenCV has a GUI")
+    def test_live_source_without_output_or_window(self):
+        server = MJPEGServer(self.jpegs, count=3)
+        self.addCleanup(server.close)
+        proc = subprocess.run([sys.executable, SCRIPT, "--config-file", TINY, "--input", server.url, "--opts",
+                               "MODEL.WEIGHTS", self.weights], capture_output=True, text=True, cwd=REPO, timeout=300)
+        self.assertEqual(proc.returncode, 2)
+        self.assertEqual(proc.stderr.strip().splitlines()[-1],
+                         "video_demo.py: error: --output: none given, and this OpenCV cannot show a window (no GUI "
+                         "support, e.g. opencv-python-headless); give --output out.mp4 or a folder")
 
     @unittest.skipIf(os.path.exists("/dev/video9"), "a camera 9 exists here")
     def test_missing_camera_is_one_line(self):
