@@ -263,7 +263,6 @@ def annotation_stride(cfg: CN, metadata) -> int:
     return int(metadata.annotation_stride)
 
 
-
 _registered = False
 
 
