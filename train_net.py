@@ -4,6 +4,12 @@
 
     python train_net.py --config-file configs/vpsnet_pp.yaml --num-gpus 8
     python train_net.py --config-file configs/vpsnet_pp.yaml --eval-only MODEL.WEIGHTS model.pth
+    python train_net.py --config-file configs/vpsnet_pp.yaml \
+        --register my_train=data/im_all_info_train_city_vps.json,,data/panoptic_gt_train_city_vps.json \
+        DATASETS.TRAIN '("my_train",)' MODEL.SEM_SEG_HEAD.NUM_CLASSES 3 MODEL.ROI_HEADS.NUM_CLASSES 1
+
+``--register`` (or the config key ``DATASETS.REGISTER``) registers a dataset of one's own
+(datasets/README.md "Your own videos").
 """
 import logging
 import os
@@ -18,6 +24,8 @@ from detectron2.evaluation import verify_results
 from detectron2.utils.logger import setup_logger
 
 from vps_d2.config import merge_user_config
+from vps_d2.data.datasets import register_from_config
+from vps_d2.data.datasets.register import SPEC_FORMAT
 from vps_d2.engine import VPSCheckpointer, VPSTrainer
 from vps_d2.utils.errors import UserError
 
@@ -26,6 +34,8 @@ def setup(args):
     cfg = get_cfg()
     vps_d2.add_vps_config(cfg)
     merge_user_config(cfg, args.config_file, args.opts)
+    cfg.DATASETS.REGISTER += args.register
+    register_from_config(cfg)
     cfg.freeze()
     default_setup(cfg, args)
     setup_logger(output=cfg.OUTPUT_DIR, distributed_rank=comm.get_rank(), name="vps_d2")
@@ -46,8 +56,16 @@ def main(args):
     return trainer.train()
 
 
+def get_parser():
+    parser = default_argument_parser()
+    parser.add_argument("--register", action="append", default=[], metavar="SPEC",
+                        help=f"register a dataset of one's own: {SPEC_FORMAT} (repeatable; appended "
+                        "to DATASETS.REGISTER)")
+    return parser
+
+
 def invoke_main() -> int:
-    args = default_argument_parser().parse_args()
+    args = get_parser().parse_args()
     logging.getLogger("vps_d2").info(f"Command line arguments: {args}")
     if not os.path.isfile(args.config_file):
         print(f"train_net.py: error: --config-file {args.config_file}: no such file", file=sys.stderr)

@@ -11,12 +11,15 @@
 #   flow_warp        benchmarks/bench_flow_warp.py --device cuda
 #   model_inference  benchmarks/bench_model.py at 1024x2048, fp32 and AMP: VPSNet++ f, FuseTrack and
 #   model_train      Panoptic FPN R50 side by side; then one training step at 800x1600
+#   stream_memory    benchmarks/bench_stream_memory.py: the tiny model online over 1,000 synthetic
+#                    frames, RSS and CUDA allocated memory every 50 (stream_memory/ in the report)
 #   train            R50 VPSNet++ f from scratch on synthetic 512x1024 videos: 200 iterations with
 #                    AMP (loss curve, step time), then its VPQ evaluation
 #
-# Each step has its own time limit (together under 9 minutes) and log; a failed or timed-out step
+# Each step has its own time limit (together 9 min 40 s at most) and log; a failed or timed-out step
 # does not stop the others. Results go to $OUT (the device tool's folder) or --out DIR:
-# gpu_check.json, gpu_check.md, gpu_check.log (every step's full log) and loss_curve.png. The exit
+# gpu_check.json, gpu_check.md, gpu_check.log (every step's full log), loss_curve.png and
+# stream_memory/ (memory.csv, memory.png). The exit
 # status is 0 when every step ran; whether the speed targets are met is in the report.
 #
 #   bash dev/gpu_check.sh               # on the GPU machine
@@ -45,11 +48,12 @@ CORES=$(nproc)
 # Sizes and limits (seconds): GPU run | CPU smoke.
 if [[ $MODE == gpu ]]; then
   declare -A LIMIT=([wheels]=25 [env]=15 [build]=110 [tests]=40 [flow_warp]=35 [model_inference]=100
-    [model_train]=80 [train]=130)
+    [model_train]=80 [stream_memory]=45 [train]=130)
   FLOW_ARGS=(--device cuda)
   MODEL_ARGS=(--device cuda --height 1024 --width 2048 --warmup 3 --precisions fp32 amp)
   INFER_ARGS=(--frames 8)
   TRAIN_STEP_ARGS=(--frames 1 --steps 6)
+  STREAM_ARGS=(--device cuda --frames 1000 --every 50)
   DATA=(512 1024 10 5); TRAIN_VIDEOS=4; VAL_VIDEOS=2  # height, width, frames, annotation stride
   TRAIN_OPTS=(SOLVER.MAX_ITER 200 SOLVER.STEPS "(150, 185)" SOLVER.WARMUP_ITERS 50 SOLVER.IMS_PER_BATCH 4
     SOLVER.AMP.ENABLED True INPUT.MIN_SIZE_TRAIN "(512, 640)" INPUT.CROP.SIZE "(512, 1024)"
@@ -59,11 +63,12 @@ else
   # machine shared with other jobs can take many times that. A stale extension is rebuilt (CPU
   # only) as `make setup` would.
   declare -A LIMIT=([wheels]=300 [env]=300 [build]=600 [tests]=600 [flow_warp]=300 [model_inference]=600
-    [model_train]=600 [train]=600)
+    [model_train]=600 [stream_memory]=300 [train]=600)
   FLOW_ARGS=(--device cpu --sizes 1x8x16x32 --iters 2 --warmup 1 --threads 1)
   MODEL_ARGS=(--device cpu --height 64 --width 128 --warmup 1 --precisions fp32 --threads 1)
   INFER_ARGS=(--frames 1)
   TRAIN_STEP_ARGS=(--frames 1 --steps 1)
+  STREAM_ARGS=(--device cpu --frames 20 --every 10 --warmup 10 --height 64 --width 128)
   DATA=(64 128 6 5); TRAIN_VIDEOS=1; VAL_VIDEOS=1
   # detectron2's AMPTrainer needs CUDA: the smoke trains in fp32.
   # 4 iterations: detectron2 times those after its first 3. Few proposals and detections: toy sizes.
@@ -177,6 +182,10 @@ step_model_train() {
   "$PY" benchmarks/bench_model.py "${MODEL_ARGS[@]}" --tasks train "${TRAIN_STEP_ARGS[@]}" --json "$WORK/model_train.json"
 }
 
+step_stream_memory() {
+  "$PY" benchmarks/bench_stream_memory.py "${STREAM_ARGS[@]}" --quiet --out "$WORK/stream_memory"
+}
+
 prepare_data() {  # both splits in one process: it runs beside the build, which needs few cores
   "$PY" -c "
 import sys
@@ -246,6 +255,8 @@ else
 fi
 run_step model_inference
 run_step model_train
+run_step stream_memory
+[[ ! -d $WORK/stream_memory ]] || cp -r "$WORK/stream_memory" "$OUT_DIR/"
 run_step train
 wait
 

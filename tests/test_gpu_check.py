@@ -59,6 +59,7 @@ class TestGpuCheckCpuSmoke(unittest.TestCase):
                 "flow_warp",
                 "model_inference",
                 "model_train",
+                "stream_memory",
                 "train",
             ],
         )
@@ -96,8 +97,10 @@ class TestGpuCheckCpuSmoke(unittest.TestCase):
     def test_output_files(self):
         files = sorted(os.listdir(self.tmp.name))
         self.assertEqual(
-            files, ["gpu_check.json", "gpu_check.log", "gpu_check.md", "loss_curve.png"]
+            files, ["gpu_check.json", "gpu_check.log", "gpu_check.md", "loss_curve.png", "stream_memory"]
         )
+        self.assertEqual(sorted(os.listdir(os.path.join(self.tmp.name, "stream_memory"))),
+                         ["memory.csv", "memory.png"])
         md = open(os.path.join(self.tmp.name, "gpu_check.md")).read()
         for heading in ("## Steps", "## Flow warp", "## Models", "## R50 VPSNet++ f training"):
             self.assertIn(heading, md)

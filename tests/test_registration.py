@@ -4,7 +4,7 @@ import unittest
 
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
-import vps_d2.config  # noqa: F401  (registers the datasets and model components)
+from vps_d2.config import register_all as register_components
 from vps_d2.data.datasets.builtin import register_all
 from vps_d2.utils.errors import UserError
 
@@ -17,7 +17,11 @@ NAMES = [
 
 
 class TestRegistration(unittest.TestCase):
-    def test_import_registers_every_dataset(self):
+    @classmethod
+    def setUpClass(cls):
+        register_components()
+
+    def test_register_all_registers_every_dataset(self):
         registered = set(DatasetCatalog.list())
         for name in NAMES:
             self.assertIn(name, registered)

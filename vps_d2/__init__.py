@@ -2,11 +2,11 @@
 
 ``import vps_d2`` is light (no torch, no detectron2), so that the offline scorer
 (``vps_d2.evaluation``) and its worker processes start fast; subpackages load when first used
-(``vps_d2.modeling``, ``vps_d2.add_vps_config``, ...). Components register when their module is
-imported: ``vps_d2.data.datasets`` registers the datasets (``DatasetCatalog`` /
-``MetadataCatalog``), ``vps_d2.modeling`` the meta-architecture ``VPSNet``, ``TrackROIHeads``,
-``UPSNetSemanticHead`` and vps_d2's own registries. ``vps_d2.config`` (``add_vps_config``, where
-every entry point starts) imports both, so a config built with it finds every component.
+(``vps_d2.modeling``, ``vps_d2.add_vps_config``, ...). ``import vps_d2`` registers nothing:
+``vps_d2.config.register_all()`` registers the model components (``VPSNet``, ``TrackROIHeads``,
+``UPSNetSemanticHead``, vps_d2's own registries) and the built-in datasets (``DatasetCatalog`` /
+``MetadataCatalog``), and ``add_vps_config`` (where every entry point starts) calls it. A dataset
+of one's own: ``vps_d2.data.datasets.register_vps_dataset`` (datasets/README.md "Your own videos").
 """
 __version__ = "0.1.0"
 

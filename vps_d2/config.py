@@ -10,7 +10,10 @@ from .utils.errors import UserError
 
 
 def add_vps_config(cfg: CN) -> None:
-    """Add every vps_d2 key to ``cfg`` (in place). Call before ``merge_from_file``."""
+    """Add every vps_d2 key to ``cfg`` (in place) and :func:`register_all` vps_d2's components.
+    Call before ``merge_from_file``."""
+    register_all()
+    add_datasets_config(cfg)
     add_video_input_config(cfg)
     add_flow_config(cfg)
     add_evaluation_config(cfg)
@@ -280,6 +283,25 @@ def annotation_stride(cfg: CN, metadata) -> int:
     return int(metadata.annotation_stride)
 
 
-# Every entry point builds its config here first: register the datasets and model components.
-from . import modeling  # noqa: E402,F401
-from .data import datasets  # noqa: E402,F401
+_registered = False
+
+
+def register_all() -> None:
+    """Register vps_d2's model components (``vps_d2.modeling``: VPSNet, its heads and registries)
+    and its built-in datasets (``vps_d2.data.datasets.register_all``), once per process."""
+    global _registered
+    if not _registered:
+        from . import modeling  # noqa: F401  (the @register() decorators fill detectron2's registries)
+        from .data.datasets import register_all as register_builtin_datasets
+
+        register_builtin_datasets()
+        _registered = True
+
+
+# ------------------------------------------------------------------ datasets from the config (issue 24)
+def add_datasets_config(cfg: CN) -> None:
+    """Datasets registered from the config or the command line (datasets/README.md "Your own videos")."""
+    # Each entry "NAME=FRAMES_JSON,IMAGE_ROOT[,PANOPTIC_JSON,GT_ROOT[,CATEGORIES_JSON]]" registers
+    # NAME with vps_d2.data.datasets.register_vps_dataset (empty fields take their defaults) when the
+    # entry points (train_net.py, demo/video_demo.py) read the config; train_net.py --register adds one.
+    cfg.DATASETS.REGISTER = []

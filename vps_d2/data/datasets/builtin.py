@@ -1,19 +1,16 @@
 """Register the predefined datasets (SPEC §3) under ``$DETECTRON2_DATASETS`` (default ``datasets/``).
 
-Importing ``vps_d2`` runs this once. Each name loads lazily: an unprepared split only fails when it
-is asked for, naming the script that prepares it.
+:func:`register_all` registers every split through :func:`register_vps_dataset` (as detectron2's
+``builtin.py``); ``vps_d2.config.add_vps_config`` calls it once per process. Each name loads
+lazily: an unprepared split only fails when it is asked for, naming the script that prepares it.
 """
 import os
+from typing import Optional
 
 from ...evaluation.presets import PRESETS
-from ..categories import (
-    CITYSCAPES_VPS_CATEGORIES,
-    KITTI_STEP_CATEGORIES,
-    VIPER_VPS_CATEGORIES,
-    VIPSEG_CATEGORIES,
-    category_metadata,
-)
-from .cityscapes_vps import register_cityscapes_vps
+from ..categories import CITYSCAPES_VPS_CATEGORIES, KITTI_STEP_CATEGORIES, VIPER_VPS_CATEGORIES, VIPSEG_CATEGORIES
+from .cityscapes_vps import split_paths
+from .register import register_vps_dataset
 
 # name -> (folder under $DETECTRON2_DATASETS, split, has labels)
 _CITYSCAPES_VPS = {
@@ -74,8 +71,11 @@ def _prepare_hint(dataset: str, root: str, split: str) -> str:
     }[dataset]
 
 
-def register_all(root: str) -> None:
-    """Register every predefined split under ``root`` (replacing earlier registrations)."""
+def register_all(root: Optional[str] = None) -> None:
+    """Register every predefined split under ``root`` (default ``$DETECTRON2_DATASETS``, else
+    ``datasets``), replacing earlier registrations."""
+    if root is None:
+        root = os.path.expanduser(os.getenv("DETECTRON2_DATASETS", "datasets"))
     for names, categories, stride, extra in (
         (_CITYSCAPES_VPS, CITYSCAPES_VPS_CATEGORIES, 5, {}),
         (_VIPER_VPS, VIPER_VPS_CATEGORIES, 1, VIPER_EVAL_OPTIONS),
@@ -85,16 +85,15 @@ def register_all(root: str) -> None:
         (_SYNTHETIC_VPS_HARD, CITYSCAPES_VPS_CATEGORIES, 5, {}),
     ):
         for name, (dataset, split, has_labels) in names.items():
-            meta = dict(category_metadata(categories), annotation_stride=stride, **extra)
-            register_cityscapes_vps(
+            paths = split_paths(os.path.join(root, dataset), split)
+            register_vps_dataset(
                 name,
-                os.path.join(root, dataset),
-                split,
-                meta,
-                _prepare_hint(dataset, root, split),
-                has_labels=has_labels,
+                paths["all_info_json"],
+                paths["panoptic_json"] if has_labels else None,
+                paths["image_root"],
+                paths["panoptic_root"],
+                categories=categories,
+                annotation_stride=stride,
+                prepare_hint=_prepare_hint(dataset, root, split),
+                **extra,
             )
-
-
-if __name__.endswith(".builtin"):
-    register_all(os.path.expanduser(os.getenv("DETECTRON2_DATASETS", "datasets")))

@@ -20,10 +20,12 @@ from typing import Dict, List, Optional
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
 from ...utils.errors import UserError
+from ..categories import category_metadata
 
 logger = logging.getLogger(__name__)
 
 RAW_FRAME_SUFFIX = "_leftImg8bit.png"
+CATEGORY_KEYS = tuple(category_metadata([]))  # metadata keys derived from a category table
 FRAME_ID_BASE = 10000  # im_all_info ids are video * FRAME_ID_BASE + frame number
 FLOW_SUFFIX = "_flow.npy"  # <split>/flow/<frame stem>_flow.npy: ground-truth flow (synthetic --flow)
 
@@ -210,44 +212,29 @@ def video_panoptic_metadata(name: str, key: str):
 def register_cityscapes_vps(
     name: str, root: str, split: str, meta: Dict, prepare_hint: str, has_labels: bool = True
 ) -> None:
-    """Register a split under ``name``; loading fails with one clear line if it is not prepared.
+    """The ``root`` + ``split`` form of :func:`~vps_d2.data.datasets.register_vps_dataset`.
 
     Args:
         name: dataset name, e.g. ``synthetic_vps_train``.
         root: the dataset's folder (e.g. ``$DETECTRON2_DATASETS/synthetic_vps``).
         split: ``train`` / ``val`` / ``test``.
-        meta: metadata (categories and evaluation options); paths and common keys are added here.
+        meta: ``categories`` (a category table), optional ``annotation_stride`` and evaluation
+            options; the other category keys are derived from the table.
         prepare_hint: the command that prepares this split, quoted in the error.
         has_labels: False for a split without ground truth (Cityscapes-VPS test).
-
-    Registering a name again replaces it (e.g. to point the builtin names at another root).
     """
-    if name in DatasetCatalog.list():
-        DatasetCatalog.remove(name)
-        MetadataCatalog.remove(name)
+    from .register import register_vps_dataset
+
     paths = split_paths(root, split)
-    if not has_labels:
-        paths["panoptic_json"] = paths["panoptic_root"] = None
-
-    def load():
-        needed = [p for p in (paths["all_info_json"], paths["image_root"], paths["panoptic_json"]) if p]
-        missing = [p for p in needed if not os.path.exists(p)]
-        if missing:
-            raise UserError(
-                f"dataset '{name}' is not prepared: {missing[0]} does not exist "
-                f"(DETECTRON2_DATASETS={os.environ.get('DETECTRON2_DATASETS', 'datasets')}). "
-                f"Prepare it with: {prepare_hint}"
-            )
-        return load_cityscapes_vps_json(meta=meta, **paths)
-
-    DatasetCatalog.register(name, load)
-    MetadataCatalog.get(name).set(
-        image_root=paths["image_root"],
-        panoptic_root=paths["panoptic_root"],
-        panoptic_json=paths["panoptic_json"],
-        all_info_json=paths["all_info_json"],
-        evaluator_type="vpq",
-        ignore_label=255,
-        label_divisor=1000,
-        **meta,
+    extra = {k: v for k, v in meta.items() if k not in CATEGORY_KEYS and k != "annotation_stride"}
+    register_vps_dataset(
+        name,
+        paths["all_info_json"],
+        paths["panoptic_json"] if has_labels else None,
+        paths["image_root"],
+        paths["panoptic_root"],
+        categories=meta.get("categories"),
+        annotation_stride=meta.get("annotation_stride"),
+        prepare_hint=prepare_hint,
+        **extra,
     )

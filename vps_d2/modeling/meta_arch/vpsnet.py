@@ -20,6 +20,7 @@ from detectron2.structures import ImageList, Instances
 from torch import nn
 
 from ..balanced_fpn import gather, redistribute
+from ..contracts import check_vpsnet_components
 from ..flow import build_initial_flow
 from ..flow.raft import RAFTFlow
 from ..flow.zero import ZeroFlow
@@ -152,6 +153,7 @@ class VPSNet(nn.Module):
 
     @classmethod
     def from_config(cls, cfg):
+        check_vpsnet_components(cfg)
         meta = checked_metadata(cfg)
         backbone = build_backbone(cfg)
         shapes = backbone.output_shape()

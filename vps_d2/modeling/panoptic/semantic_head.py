@@ -82,6 +82,9 @@ class UPSNetSemanticHead(nn.Module):
 
     @classmethod
     def from_config(cls, cfg, input_shape: Dict[str, ShapeSpec]):
+        from ..contracts import check_built_by_vpsnet
+
+        check_built_by_vpsnet(cfg, "MODEL.SEM_SEG_HEAD.NAME")
         head = cfg.MODEL.SEM_SEG_HEAD
         return {
             "input_shape": {k: input_shape[k] for k in head.IN_FEATURES},
