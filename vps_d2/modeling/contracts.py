@@ -69,13 +69,16 @@ def check_vpsnet_components(cfg) -> None:
                       "a semantic head that returns (logits, pixel embedding) and computes its own loss")
 
 
-def check_built_by_vpsnet(cfg, key: str) -> None:
-    """Called by vps_d2's heads when they are built: they only fit VPSNet, not e.g. detectron2's
-    PanopticFPN (which calls a semantic head with ``(features, targets)``)."""
-    from .meta_arch.vpsnet import VPSNet
+# detectron2's meta-architectures that build a semantic head from MODEL.SEM_SEG_HEAD.NAME and call
+# it with ``(features, targets)``, which vps_d2's heads do not take.
+DETECTRON2_SEMANTIC_ARCHS = ("PanopticFPN", "SemanticSegmentor")
 
-    arch = registered(cfg, "MODEL.META_ARCHITECTURE")
-    if not (isinstance(arch, type) and issubclass(arch, VPSNet)):
+
+def check_built_by_vpsnet(cfg, key: str) -> None:
+    """Called by vps_d2's heads when they are built: inside detectron2's PanopticFPN or
+    SemanticSegmentor they do not fit (a head built on its own, e.g. in a test, is fine)."""
+    registered(cfg, "MODEL.META_ARCHITECTURE")
+    if cfg.MODEL.META_ARCHITECTURE in DETECTRON2_SEMANTIC_ARCHS:
         raise UserError(
             f"{key}={config_value(cfg, key)}: a vps_d2 head, built only by VPSNet; "
             f"MODEL.META_ARCHITECTURE={cfg.MODEL.META_ARCHITECTURE} expects one of detectron2's "
