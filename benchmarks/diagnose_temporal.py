@@ -18,7 +18,6 @@ degraded frames, identities. Prints a table and writes every number to ``--json`
         --weights output/model_final.pth --json diag.json [--unfused-weights track.pth] [KEY VALUE ...]
 """
 import argparse
-import json
 import os
 import sys
 

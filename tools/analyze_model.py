@@ -21,17 +21,15 @@ import vps_d2  # first: registers the model and the datasets
 import cv2
 import numpy as np
 import torch
-from detectron2.config import get_cfg
 from detectron2.data import DatasetCatalog
 from detectron2.modeling import build_model
 from fvcore.nn import flop_count_table, parameter_count, parameter_count_table
 
-from vps_d2.config import merge_user_config
 from vps_d2.engine import VPSCheckpointer
 from vps_d2.engine.analysis import activation_analysis, custom_op_flops, fix_detections, flop_analysis, frame_tensor
 from vps_d2.engine.analysis import online_frame_inputs
 from vps_d2.modeling.meta_arch.vpsnet import TRACEABLE_FLOWS
-from vps_d2.utils.cli import multi_choice_then_opts
+from vps_d2.utils.cli import multi_choice_then_opts, tool_config
 from vps_d2.utils.errors import UserError
 from vps_d2.utils.video_io import open_frames
 
@@ -50,14 +48,7 @@ def get_parser() -> argparse.ArgumentParser:
 
 
 def setup_cfg(args):
-    if not os.path.isfile(args.config_file):
-        raise UserError(f"--config-file {args.config_file}: no such file")
-    cfg = get_cfg()
-    vps_d2.add_vps_config(cfg)
-    merge_user_config(cfg, args.config_file, args.opts)
-    cfg.MODEL.DEVICE = "cpu"
-    cfg.freeze()
-    return cfg
+    return tool_config(args.config_file, args.opts, device="cpu")
 
 
 def two_frames(cfg, spec):

@@ -14,7 +14,6 @@ other (resize, post-processing, id maps). Warm-up iterations or frames are not c
 """
 import argparse
 import itertools
-import os
 import sys
 import time
 
@@ -23,16 +22,15 @@ import vps_d2  # first: registers the model and the datasets
 import cv2
 import numpy as np
 import torch
-from detectron2.config import get_cfg
 from detectron2.data import DatasetCatalog
 from detectron2.utils.events import EventStorage
 from tabulate import tabulate
 from tqdm import tqdm
 
-from vps_d2.config import merge_user_config
 from vps_d2.engine import VPSTrainer
 from vps_d2.engine.predictor import VideoPanopticPredictor
 from vps_d2.modeling.meta_arch import video_inference, vpsnet
+from vps_d2.utils.cli import tool_config
 from vps_d2.utils.errors import UserError
 from vps_d2.utils.file_io import atomic_write_json
 from vps_d2.utils.stage_timer import StageTimer
@@ -54,13 +52,7 @@ def get_parser() -> argparse.ArgumentParser:
 
 
 def setup_cfg(args):
-    if not os.path.isfile(args.config_file):
-        raise UserError(f"--config-file {args.config_file}: no such file")
-    cfg = get_cfg()
-    vps_d2.add_vps_config(cfg)
-    merge_user_config(cfg, args.config_file, args.opts)
-    cfg.freeze()
-    return cfg
+    return tool_config(args.config_file, args.opts)
 
 
 def bench_data(cfg, args) -> dict:

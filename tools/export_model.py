@@ -21,16 +21,14 @@ import vps_d2  # first: registers the model and the datasets
 
 import cv2
 import torch
-from detectron2.config import get_cfg
 from detectron2.data import DatasetCatalog
 from tqdm import tqdm
 
-from vps_d2.config import merge_user_config
 from vps_d2.engine.predictor import VideoPanopticPredictor
 from vps_d2.export import FrameNetwork
 from vps_d2.export.export import FORMATS, compare_sessions, export_frame_network, write_metadata
 from vps_d2.export.runner import ExportedVideoPredictor
-from vps_d2.utils.cli import multi_choice_then_opts
+from vps_d2.utils.cli import multi_choice_then_opts, tool_config
 from vps_d2.utils.errors import UserError
 from vps_d2.utils.file_io import atomic_write_json
 from vps_d2.utils.video_io import open_frames
@@ -51,14 +49,8 @@ def get_parser() -> argparse.ArgumentParser:
 
 
 def setup_cfg(args):
-    if not os.path.isfile(args.config_file):
-        raise UserError(f"--config-file {args.config_file}: no such file")
-    cfg = get_cfg()
-    vps_d2.add_vps_config(cfg)
-    merge_user_config(cfg, args.config_file, args.opts)
-    cfg.MODEL.DEVICE = "cpu"  # the exported graph runs in onnxruntime / torch on the CPU
-    cfg.freeze()
-    return cfg
+    # the exported graph runs in onnxruntime / torch on the CPU
+    return tool_config(args.config_file, args.opts, device="cpu")
 
 
 def check_frames(cfg, spec, count: int):

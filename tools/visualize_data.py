@@ -18,13 +18,12 @@ import sys
 import vps_d2  # first: registers the datasets
 
 import cv2
-from detectron2.config import get_cfg
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from tqdm import tqdm
 
-from vps_d2.config import merge_user_config
 from vps_d2.data import VideoPanopticDatasetMapper
 from vps_d2.utils.data_visualizer import annotation_frames, training_pairs
+from vps_d2.utils.cli import tool_config
 from vps_d2.utils.errors import UserError
 from vps_d2.utils.file_io import atomic_write_image
 from vps_d2.utils.video_io import AtomicVideoWriter
@@ -45,13 +44,7 @@ def get_parser() -> argparse.ArgumentParser:
 
 
 def setup_cfg(args):
-    if not os.path.isfile(args.config_file):
-        raise UserError(f"--config-file {args.config_file}: no such file")
-    cfg = get_cfg()
-    vps_d2.add_vps_config(cfg)
-    merge_user_config(cfg, args.config_file, args.opts)
-    cfg.freeze()
-    return cfg
+    return tool_config(args.config_file, args.opts)
 
 
 def run(args) -> str:

@@ -1,6 +1,27 @@
 """Small argparse helpers shared by the tools/ scripts."""
 import argparse
-from typing import List, Sequence
+import os
+from typing import List, Optional, Sequence
+
+from .errors import UserError
+
+
+def tool_config(config_file: str, opts: Sequence[str], device: Optional[str] = None):
+    """The frozen config of a tool: ``add_vps_config``, the file, then the trailing ``KEY VALUE``
+    overrides; ``device`` overrides MODEL.DEVICE (e.g. "cpu" where the tool runs on the CPU)."""
+    from detectron2.config import get_cfg
+
+    from ..config import add_vps_config, merge_user_config
+
+    if not os.path.isfile(config_file):
+        raise UserError(f"--config-file {config_file}: no such file")
+    cfg = get_cfg()
+    add_vps_config(cfg)
+    merge_user_config(cfg, config_file, list(opts))
+    if device is not None:
+        cfg.MODEL.DEVICE = device
+    cfg.freeze()
+    return cfg
 
 
 def multi_choice_then_opts(args: argparse.Namespace, name: str, choices: Sequence[str]) -> None:
