@@ -126,7 +126,7 @@ CASES = (
          r"torch.save \(.pth\) or a detectron2 .pkl$"),
     # train_net.py, inconsistent configs
     Case("train, unknown MODEL.FLOW.NAME", TRAIN + " MODEL.FLOW.NAME flownet2",
-         r"MODEL.FLOW.NAME: unknown flow source 'flownet2', expected one of \['dis', 'raft', 'zero'\]$"),
+         r"MODEL.FLOW.NAME: unknown flow source 'flownet2', expected one of \['dis', 'oracle', 'raft', 'zero'\]$"),
     Case("train, unknown MODEL.TRACK_HEAD.NAME", TRAIN + " MODEL.TRACK_HEAD.NAME quasi_dense",
          r"MODEL.TRACK_HEAD.NAME: unknown track head 'quasi_dense', expected one of "
          r"\['contrastive', 'masktrack'\]$"),
