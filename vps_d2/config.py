@@ -44,6 +44,10 @@ def add_video_input_config(cfg: CN) -> None:
     ``MIN_SIZE_TRAIN_SAMPLING: "range"`` for the scale range, ``INPUT.CROP``, ``INPUT.RANDOM_FLIP``);
     the video mapper samples it once per clip and applies it to every frame of the clip.
     """
+    # What the training loader maps: "video_panoptic" (target/reference pairs of a video split) or
+    # "image_panoptic" (single images of an image panoptic dataset, e.g. coco_2017_train_panoptic or
+    # <video split>_images: the Base pre-trained on images that the video variants start from, §V-D1).
+    cfg.INPUT.DATASET_MAPPER_NAME = "video_panoptic"
     cfg.INPUT.VIDEO = CN()
     # Frames per training clip: the target frame plus its reference frame (the paper trains on
     # pairs, §V-D1). Only 2 is supported by the fuse/track heads.
@@ -126,6 +130,10 @@ def add_fuse_config(cfg: CN) -> None:
     # Learning-rate multiplier of the flownet (its output's gradient is scaled): bounded alone, its
     # residual still drifted to 1 cell (4x the DIS error at gap 1) within 80 iterations at 128x256.
     cfg.MODEL.FUSE.FLOWNET_GRAD_SCALE = 0.01
+    # Weight of an optional end-point-error loss of the refined flow against the ground-truth flow
+    # (not in the paper: only a synthetic split prepared with --flow has one). Its gradient reaches
+    # the flownet unscaled (FLOWNET_GRAD_SCALE damps the downstream losses only). 0 = off.
+    cfg.MODEL.FUSE.FLOW_LOSS_WEIGHT = 0.0
 
 
 def add_track_head_config(cfg: CN) -> None:

@@ -3,7 +3,7 @@
 Each entry: ``id`` (dataset category id, written in the panoptic JSON), ``name``, ``isthing``,
 ``color`` (RGB). Semantic channels follow the order of the table (here equal to the ids).
 """
-from typing import Dict, List
+from typing import Dict, List, Tuple
 
 # Cityscapes-VPS (original_release_facts.md §1.3): category id = Cityscapes trainId, 11 stuff then
 # 8 things. The released table spells "vegitation"; we use the correct spelling (names are labels only).
@@ -213,3 +213,21 @@ def category_metadata(categories: List[Dict]) -> Dict:
         "stuff_dataset_id_to_contiguous_id": {c["id"]: i for i, c in enumerate(categories)},
         "categories": [dict(c) for c in categories],
     }
+
+
+def category_maps(meta) -> Tuple[Dict[int, int], Dict[int, int]]:
+    """``(semantic, things)`` of a dataset's metadata: dataset category id -> semantic channel for
+    every category, and thing id -> detector class (0 .. T-1, in semantic order).
+
+    Two conventions meet here. vps_d2's (:func:`category_metadata`): ``stuff_*`` covers every
+    category and ``thing_*`` numbers the things for the detector. detectron2's image panoptic
+    datasets (``coco_2017_train_panoptic``, ``cityscapes_fine_panoptic_train``): ``stuff_*`` covers
+    the stuff only and ``thing_*`` gives the things' semantic channels (Cityscapes: trainIds 11-18).
+    """
+    stuff = dict(meta.stuff_dataset_id_to_contiguous_id)
+    things = dict(meta.thing_dataset_id_to_contiguous_id)
+    if set(things) <= set(stuff):  # vps_d2's convention
+        return stuff, things
+    semantic = {**stuff, **things}
+    order = sorted(things, key=things.get)
+    return semantic, {d: i for i, d in enumerate(order)}

@@ -29,6 +29,7 @@ from detectron2.data import transforms as T
 from detectron2.structures import BitMasks, Boxes, Instances
 
 from ..utils.errors import UserError
+from .categories import category_maps
 from .flow import dis_flow, downscale_flow, flow_size
 from .frame_sampler import sample_reference, sample_target
 from .panoptic_io import read_panoptic_png
@@ -114,6 +115,77 @@ def panoptic_targets(
         "ids": np.asarray(seg_ids, np.int64),
     }
     return fields, sem_seg, pan_seg
+
+
+def flow_loss_on(cfg) -> bool:
+    """Whether the refined flow is supervised by the ground-truth flow (MODEL.FUSE.FLOW_LOSS_WEIGHT);
+    its target is the flow to the predecessor, so it needs INPUT.VIDEO.FUSE_GAP 1 and the Align module."""
+    if cfg.MODEL.FUSE.FLOW_LOSS_WEIGHT <= 0 or not cfg.MODEL.VPS.FUSE_ON:
+        return False
+    if cfg.INPUT.VIDEO.FUSE_GAP != 1 or not cfg.MODEL.FUSE.ALIGN_ON:
+        raise UserError(
+            f"MODEL.FUSE.FLOW_LOSS_WEIGHT {cfg.MODEL.FUSE.FLOW_LOSS_WEIGHT}: supervises the Align module's flow "
+            "to the previous frame, expected INPUT.VIDEO.FUSE_GAP 1 and MODEL.FUSE.ALIGN_ON True (or a weight of 0)"
+        )
+    return True
+
+
+def training_augmentations(cfg) -> List[T.Augmentation]:
+    """The training augmentations of detectron2's keys: scale range, crop, flip (§V-D1)."""
+    augs = [T.ResizeShortestEdge(cfg.INPUT.MIN_SIZE_TRAIN, cfg.INPUT.MAX_SIZE_TRAIN, cfg.INPUT.MIN_SIZE_TRAIN_SAMPLING)]
+    if cfg.INPUT.CROP.ENABLED:
+        augs.append(T.RandomCrop(cfg.INPUT.CROP.TYPE, cfg.INPUT.CROP.SIZE))
+    if cfg.INPUT.RANDOM_FLIP != "none":
+        augs.append(T.RandomFlip(horizontal=cfg.INPUT.RANDOM_FLIP == "horizontal",
+                                 vertical=cfg.INPUT.RANDOM_FLIP == "vertical"))
+    return augs
+
+
+def target_maps(meta) -> Dict[str, Dict[int, int]]:
+    """``semantic_to_thing`` (semantic channel -> detector class) and ``semantic_to_stuff``
+    (semantic channel -> stuff index) of a dataset's metadata, in either category convention
+    (:func:`~vps_d2.data.categories.category_maps`)."""
+    semantic, things = category_maps(meta)
+    stuff_ids = [d for d in sorted(semantic, key=semantic.get) if d not in things]
+    return {
+        "semantic_to_thing": {semantic[d]: c for d, c in things.items()},
+        "semantic_to_stuff": {semantic[d]: i for i, d in enumerate(stuff_ids)},
+    }
+
+
+def frame_training_fields(image: np.ndarray, id_map: np.ndarray, segments_info: List[Dict], maps: Dict,
+                          ignore_label: int) -> Dict:
+    """A training frame's model inputs from its augmented image and segment-id map: ``image``,
+    ``height``/``width`` (the augmented size), ``instances``, ``sem_seg``, ``pan_seg``."""
+    fields, sem_seg, pan_seg = panoptic_targets(
+        id_map, segments_info, maps["semantic_to_thing"], maps["semantic_to_stuff"], ignore_label
+    )
+    return {
+        "image": _to_chw_tensor(image),
+        "height": image.shape[0],
+        "width": image.shape[1],
+        "instances": _instances(fields, image.shape[:2]),
+        "sem_seg": torch.as_tensor(sem_seg),
+        "pan_seg": torch.as_tensor(pan_seg),
+    }
+
+
+def transform_flow(flow: np.ndarray, transforms: T.TransformList) -> np.ndarray:
+    """A flow (H, W, 2) in pixels through the frame's augmentations: resampled as an image, its
+    vectors scaled by each resize and mirrored by each flip (NaN, where unknown, spreads to the
+    resampled neighbours)."""
+    flow = np.asarray(flow, np.float32)
+    for t in transforms.transforms:
+        flow = np.ascontiguousarray(t.apply_image(flow), dtype=np.float32)
+        if isinstance(t, T.ResizeTransform):
+            flow = flow * np.array([t.new_w / t.w, t.new_h / t.h], np.float32)
+        elif isinstance(t, T.HFlipTransform):
+            flow = flow * np.array([-1.0, 1.0], np.float32)
+        elif isinstance(t, T.VFlipTransform):
+            flow = flow * np.array([1.0, -1.0], np.float32)
+        elif not isinstance(t, (T.CropTransform, T.NoOpTransform)):
+            raise ValueError(f"transform_flow: {type(t).__name__} has no rule for flow vectors")
+    return flow
 
 
 def _instances(fields: Dict[str, np.ndarray], image_size) -> Instances:
@@ -252,6 +324,7 @@ class VideoPanopticDatasetMapper:
         fuse_gap: int = 0,
         pair_flow: bool = True,
         oracle_flow: bool = False,
+        flow_target: bool = False,
     ):
         """
         Args:
@@ -270,6 +343,8 @@ class VideoPanopticDatasetMapper:
                 (``flow``, ``flow_backward``): needed when they are fused with each other.
             oracle_flow: give every test frame its ground-truth flow to the previous frame (``flow``,
                 from the split's ``flow_file_names``) for ``MODEL.FLOW.NAME oracle``.
+            flow_target: with fuse_gap 1, give every training frame its ground-truth flow to the
+                frame it is fused with (``fuse_gt_flow``), the target of the refined flow's loss.
         """
         self.is_train = is_train
         self.augmentations = T.AugmentationList(augmentations)
@@ -282,39 +357,31 @@ class VideoPanopticDatasetMapper:
         self.fuse_gap = fuse_gap
         self.pair_flow = pair_flow
         self.oracle_flow = oracle_flow
+        self.flow_target = flow_target
         mode = "training" if is_train else "inference"
         logger.info(f"[VideoPanopticDatasetMapper] {mode} augmentations: {augmentations}")
 
     @classmethod
     def from_config(cls, cfg, is_train: bool = True, dataset_name: Optional[str] = None):
         if is_train:
-            augs = [T.ResizeShortestEdge(cfg.INPUT.MIN_SIZE_TRAIN, cfg.INPUT.MAX_SIZE_TRAIN,
-                                         cfg.INPUT.MIN_SIZE_TRAIN_SAMPLING)]
-            if cfg.INPUT.CROP.ENABLED:
-                augs.append(T.RandomCrop(cfg.INPUT.CROP.TYPE, cfg.INPUT.CROP.SIZE))
-            if cfg.INPUT.RANDOM_FLIP != "none":
-                augs.append(T.RandomFlip(horizontal=cfg.INPUT.RANDOM_FLIP == "horizontal",
-                                         vertical=cfg.INPUT.RANDOM_FLIP == "vertical"))
+            augs = training_augmentations(cfg)
         else:
             augs = [T.ResizeShortestEdge(cfg.INPUT.MIN_SIZE_TEST, cfg.INPUT.MAX_SIZE_TEST, "choice")]
         name = dataset_name or (cfg.DATASETS.TRAIN[0] if is_train else cfg.DATASETS.TEST[0])
         meta = MetadataCatalog.get(name)
-        semantic = meta.stuff_dataset_id_to_contiguous_id
-        things = meta.thing_dataset_id_to_contiguous_id
-        stuff_ids = [d for d in sorted(semantic, key=semantic.get) if d not in things]
         fuse_gap = cfg.INPUT.VIDEO.FUSE_GAP if is_train and cfg.MODEL.VPS.FUSE_ON else 0
         return {
             "is_train": is_train,
             "augmentations": augs,
             "image_format": cfg.INPUT.FORMAT,
-            "semantic_to_thing": {semantic[d]: c for d, c in things.items()},
-            "semantic_to_stuff": {semantic[d]: i for i, d in enumerate(stuff_ids)},
+            **target_maps(meta),
             "ref_range": cfg.INPUT.VIDEO.REF_RANGE,
             "ignore_label": meta.ignore_label,
             "compute_flow": is_train and cfg.MODEL.FLOW.IN_LOADER and cfg.MODEL.FLOW.NAME == "dis",
             "fuse_gap": fuse_gap,
             "pair_flow": not fuse_gap or cfg.MODEL.FUSE.BIDIRECTIONAL,
             "oracle_flow": not is_train and cfg.MODEL.VPS.FUSE_ON and cfg.MODEL.FLOW.NAME == "oracle",
+            "flow_target": bool(fuse_gap) and flow_loss_on(cfg),
         }
 
     def __call__(self, video: Dict) -> Dict:
@@ -327,6 +394,21 @@ class VideoPanopticDatasetMapper:
                                       self.oracle_flow),
             }
         return self._training_pair(video)
+
+    def _flow_target(self, video: Dict, p: int, transforms, size) -> torch.Tensor:
+        """Frame p's ground-truth flow to the raw frame before it (zero for a first frame, fused
+        with itself) through the pair's augmentations, at the fuse head's 1/4 map, NaN where no
+        pixel of a cell is visible in the previous frame: the target of MODEL.FUSE.FLOW_LOSS_WEIGHT."""
+        if p == 0:
+            return torch.zeros((2, *flow_size(*size)))
+        path = video.get("flow_file_names", [None] * (p + 1))[p]
+        if path is None:
+            raise UserError(
+                f"MODEL.FUSE.FLOW_LOSS_WEIGHT > 0: frame {video['file_names'][p]} has no ground-truth flow, "
+                "expected <split>/flow/*_flow.npy (prepare the synthetic split with --flow) or a weight of 0"
+            )
+        flow = transform_flow(np.load(path), transforms)
+        return torch.as_tensor(downscale_flow(flow, empty=np.nan))
 
     def _training_pair(self, video: Dict) -> Dict:
         rng = np.random  # detectron2 seeds numpy's global state per data-loader worker
@@ -342,6 +424,7 @@ class VideoPanopticDatasetMapper:
             utils.check_image_size({"file_name": video["file_names"][p], "height": id_map.shape[0],
                                     "width": id_map.shape[1]}, image)
 
+        maps = {"semantic_to_thing": self.semantic_to_thing, "semantic_to_stuff": self.semantic_to_stuff}
         index_map, table = _index_map(ids[0])
         aug_input = T.AugInput(images[0], sem_seg=index_map)
         transforms = self.augmentations(aug_input)
@@ -354,30 +437,18 @@ class VideoPanopticDatasetMapper:
                 image = transforms.apply_image(images[k])
                 index_map = transforms.apply_segmentation(index_map)
             id_map = table[np.asarray(index_map).astype(np.int64)]
-            fields, sem_seg, pan_seg = panoptic_targets(
-                id_map, segments[k], self.semantic_to_thing, self.semantic_to_stuff, self.ignore_label
-            )
             if self.fuse_gap:
                 fuse_image = transforms.apply_image(read_frame(video["file_names"][max(0, p - self.fuse_gap)],
                                                                self.image_format))
                 frames.append({"fuse_image": _to_chw_tensor(fuse_image)})
                 if self.compute_flow:
                     frames[-1]["fuse_flow"] = torch.as_tensor(dis_flow(image, fuse_image))
+                if self.flow_target:
+                    frames[-1]["fuse_gt_flow"] = self._flow_target(video, p, transforms, image.shape[:2])
             else:
                 frames.append({})
-            frames[-1].update(
-                {
-                    "image": _to_chw_tensor(image),
-                    "height": image.shape[0],
-                    "width": image.shape[1],
-                    "instances": _instances(fields, image.shape[:2]),
-                    "sem_seg": torch.as_tensor(sem_seg),
-                    "pan_seg": torch.as_tensor(pan_seg),
-                    "file_name": video["file_names"][p],
-                    "frame_id": video["frame_ids"][p],
-                    "frame_index": p,
-                }
-            )
+            frames[-1].update(frame_training_fields(image, id_map, segments[k], maps, self.ignore_label))
+            frames[-1].update({"file_name": video["file_names"][p], "frame_id": video["frame_ids"][p], "frame_index": p})
         out = {"video_id": video["video_id"], "frames": frames}
         if self.compute_flow and self.pair_flow:
             target_img, ref_img = (f["image"].permute(1, 2, 0).numpy() for f in frames)

@@ -59,10 +59,10 @@ def chain_backward_flows(flows) -> np.ndarray:
     return total
 
 
-def downscale_flow(flow: np.ndarray, stride: int = FLOW_STRIDE) -> np.ndarray:
+def downscale_flow(flow: np.ndarray, stride: int = FLOW_STRIDE, empty: float = 0.0) -> np.ndarray:
     """A full-resolution flow (H, W, 2) in pixels, NaN where unknown, as the fuse head's initial flow:
     (2, ceil(H/stride), ceil(W/stride)) float32 in pixels of that scale, the mean of each cell's
-    known values (0 where a cell has none)."""
+    known values (``empty`` where a cell has none: 0 for an initial flow, NaN for a target)."""
     h, w = flow_size(*flow.shape[:2], stride)
     padded = np.full((h * stride, w * stride, 2), np.nan, np.float32)
     padded[: flow.shape[0], : flow.shape[1]] = flow
@@ -70,5 +70,5 @@ def downscale_flow(flow: np.ndarray, stride: int = FLOW_STRIDE) -> np.ndarray:
     known = np.isfinite(cells)
     total = np.where(known, cells, 0.0).sum(axis=(1, 3))
     count = known.sum(axis=(1, 3))
-    mean = np.divide(total, count, out=np.zeros_like(total), where=count > 0) / stride
+    mean = np.divide(total, count, out=np.full_like(total, empty), where=count > 0) / stride
     return np.ascontiguousarray(mean.transpose(2, 0, 1), dtype=np.float32)

@@ -17,8 +17,10 @@ from detectron2.data import get_detection_dataset_dicts
 from detectron2.engine import DefaultTrainer, create_ddp_model
 
 from ..data import VideoPanopticDatasetMapper
+from ..data.image_mapper import ImagePanopticDatasetMapper
 from ..data.samplers import ResumableTrainingSampler
 from ..evaluation import VPQEvaluator
+from ..utils.errors import UserError
 from ..utils.file_io import atomic_write_json
 from .checkpoint import VPSCheckpointer
 
@@ -30,6 +32,20 @@ def _create_ddp_model(model, **kwargs):
         if next(model.parameters()).device.type == "cpu":
             kwargs["device_ids"] = None
     return create_ddp_model(model, **kwargs)
+
+
+TRAIN_MAPPERS = ("video_panoptic", "image_panoptic")
+
+
+def build_train_mapper(cfg):
+    """The training mapper ``INPUT.DATASET_MAPPER_NAME`` names: video pairs, or single images for
+    a Base pre-trained on an image panoptic dataset (:class:`ImagePanopticDatasetMapper`)."""
+    name = cfg.INPUT.DATASET_MAPPER_NAME
+    if name == "video_panoptic":
+        return VideoPanopticDatasetMapper(cfg, is_train=True)
+    if name == "image_panoptic":
+        return ImagePanopticDatasetMapper(cfg, is_train=True)
+    raise UserError(f"INPUT.DATASET_MAPPER_NAME: '{name}' is not a training mapper, expected one of {list(TRAIN_MAPPERS)}")
 
 
 class VPSTrainer(DefaultTrainer):
@@ -44,12 +60,13 @@ class VPSTrainer(DefaultTrainer):
 
     @classmethod
     def build_train_loader(cls, cfg, start_iter: int = 0):
-        """One dataset dict per video; the mapper draws a target/reference pair from it. The
-        sampler's stream starts where iteration ``start_iter`` of the run would be."""
+        """One dataset dict per video (the mapper draws a target/reference pair from it) or per
+        image (``INPUT.DATASET_MAPPER_NAME image_panoptic``). The sampler's stream starts where
+        iteration ``start_iter`` of the run would be."""
         dataset = get_detection_dataset_dicts(cfg.DATASETS.TRAIN, filter_empty=False)
         seed = cfg.SEED if cfg.SEED >= 0 else None
         sampler = ResumableTrainingSampler(len(dataset), seed=seed, start=start_iter * cfg.SOLVER.IMS_PER_BATCH)
-        mapper = VideoPanopticDatasetMapper(cfg, is_train=True)
+        mapper = build_train_mapper(cfg)
         return build_detection_train_loader(cfg, dataset=dataset, mapper=mapper, sampler=sampler)
 
     def resume_or_load(self, resume: bool = True):

@@ -10,6 +10,7 @@ from typing import Optional
 from ...evaluation.presets import PRESETS
 from ..categories import CITYSCAPES_VPS_CATEGORIES, KITTI_STEP_CATEGORIES, VIPER_VPS_CATEGORIES, VIPSEG_CATEGORIES
 from .cityscapes_vps import split_paths
+from .image_view import register_image_view
 from .register import register_vps_dataset
 
 # name -> (folder under $DETECTRON2_DATASETS, split, has labels)
@@ -73,7 +74,8 @@ def _prepare_hint(dataset: str, root: str, split: str) -> str:
 
 def register_all(root: Optional[str] = None) -> None:
     """Register every predefined split under ``root`` (default ``$DETECTRON2_DATASETS``, else
-    ``datasets``), replacing earlier registrations."""
+    ``datasets``), and the annotated frames of every labelled split as ``<name>_images``
+    (:func:`register_image_view`), replacing earlier registrations."""
     if root is None:
         root = os.path.expanduser(os.getenv("DETECTRON2_DATASETS", "datasets"))
     for names, categories, stride, extra in (
@@ -97,3 +99,5 @@ def register_all(root: Optional[str] = None) -> None:
                 prepare_hint=_prepare_hint(dataset, root, split),
                 **extra,
             )
+            if has_labels:  # <name>_images: its annotated frames, for a Base trained on single images
+                register_image_view(name)

@@ -21,6 +21,16 @@ def _log_training(name: str, values: torch.Tensor, training: bool) -> None:
             pass
 
 
+def flow_epe_loss(refined: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean end-point error (cells of the map) of ``refined`` (N, 2, H, W) against ``target``,
+    over the cells where the target is known (NaN elsewhere); 0 where none is."""
+    known = torch.isfinite(target).all(dim=1)
+    if not known.any():
+        return refined.sum() * 0.0
+    error = torch.linalg.vector_norm(refined - torch.nan_to_num(target), dim=1)
+    return error[known].mean()
+
+
 class AlignModule(nn.Module):
     """Refine the initial flow with a shallow flownet and warp the reference onto the target.
 
@@ -56,17 +66,21 @@ class AlignModule(nn.Module):
         self.grad_scale = float(grad_scale)
 
     def refine(self, f_t: torch.Tensor, f_ref: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
-        """The refined flow target->reference (N, 2, H, W) in cells of the map."""
-        residual = scale_gradient(self.flownet(torch.cat([flow, f_t, f_ref], dim=1)), self.grad_scale)
+        """The refined flow target->reference (N, 2, H, W) in cells of the map, its gradient to
+        the flownet unscaled (the flow loss's path; the warp scales it, see :meth:`forward`)."""
+        residual = self.flownet(torch.cat([flow, f_t, f_ref], dim=1))
         if self.residual_limit > 0:
             residual = self.residual_limit * torch.tanh(residual / self.residual_limit)
         return flow + residual
 
     def forward(self, f_t: torch.Tensor, f_ref: torch.Tensor, flow: torch.Tensor):
-        """Returns (f_ref warped onto the target, the refined flow)."""
+        """Returns (f_ref warped onto the target, the refined flow). The downstream losses reach the
+        flownet through the warp ``grad_scale`` times as strongly; the returned flow (for a flow
+        loss) is the same values with the unscaled gradient."""
         refined = self.refine(f_t, f_ref, flow)
         _log_training("fuse/flow_residual_mean", (refined - flow).abs(), self.training)
-        return self.warp(f_ref, refined), refined
+        warp_flow = flow + scale_gradient(refined - flow, self.grad_scale)
+        return self.warp(f_ref, warp_flow), refined
 
 
 class AttendModule(nn.Module):
@@ -140,6 +154,8 @@ class AlignAttendFuse(nn.Module):
             "flownet_grad_scale": cfg.MODEL.FUSE.FLOWNET_GRAD_SCALE,
         }
 
-    def forward(self, f_t: torch.Tensor, f_ref: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
-        aligned = f_ref if self.align is None else self.align(f_t, f_ref, flow)[0]
-        return self.attend(f_t, aligned)
+    def forward(self, f_t: torch.Tensor, f_ref: torch.Tensor, flow: torch.Tensor, return_flow: bool = False):
+        """g_t; with ``return_flow`` also the refined flow (None without the Align module)."""
+        aligned, refined = (f_ref, None) if self.align is None else self.align(f_t, f_ref, flow)
+        g = self.attend(f_t, aligned)
+        return (g, refined) if return_flow else g

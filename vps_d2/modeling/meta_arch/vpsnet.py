@@ -24,11 +24,13 @@ from ..contracts import check_vpsnet_components
 from ..flow import build_initial_flow
 from ..flow.raft import RAFTFlow
 from ..flow.zero import ZeroFlow
-from ..fuse import build_fuse_head
+from ..fuse import build_fuse_head, flow_epe_loss
 from ..panoptic import EdgeHead, dice_loss, edge_input, edge_target, panoptic_logits, panoptic_loss
 from ..panoptic import subsample_target, tube_discrimination_loss, upsample_panoptic_logits
 from ...data.dataset_mapper import PANOPTIC_IGNORE
+from ...data.categories import category_maps
 from ...data.datasets.cityscapes_vps import video_panoptic_metadata
+from ...data.datasets.image_view import image_panoptic_metadata
 from ...tracking import VideoTracker
 from ...utils.errors import UserError
 from .video_inference import InferenceOptions, build_tracker, inference_options, run_video
@@ -54,13 +56,16 @@ def checked_metadata(cfg):
     names = [(n, f"DATASETS.{split}") for split in ("TRAIN", "TEST") for n in cfg.DATASETS[split]]
     if not names:
         raise UserError("DATASETS.TRAIN and DATASETS.TEST are empty, expected a dataset name")
-    metas = [video_panoptic_metadata(name, key) for name, key in names]  # checks every name
+    images = cfg.INPUT.DATASET_MAPPER_NAME == "image_panoptic"  # a Base trained on single images
+    metas = [(image_panoptic_metadata if images and key == "DATASETS.TRAIN" else video_panoptic_metadata)(name, key)
+             for name, key in names]  # checks every name
     meta, name = metas[0], names[0][0]
+    semantic, things = category_maps(meta)
     checks = (
         ("MODEL.SEM_SEG_HEAD.NUM_CLASSES", cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES,
-         len(meta.stuff_dataset_id_to_contiguous_id), f"the categories of '{name}'"),
+         len(semantic), f"the categories of '{name}'"),
         ("MODEL.ROI_HEADS.NUM_CLASSES", cfg.MODEL.ROI_HEADS.NUM_CLASSES,
-         len(meta.thing_dataset_id_to_contiguous_id), f"the thing categories of '{name}'"),
+         len(things), f"the thing categories of '{name}'"),
         ("INPUT.VIDEO.NUM_FRAMES", cfg.INPUT.VIDEO.NUM_FRAMES, 2,
          "the fuse and track heads take frame pairs"),
     )
@@ -109,6 +114,7 @@ class VPSNet(nn.Module):
         edge_loss_weight: float = 1.0,
         tube_loss_weight: float = 1.0,
         tube_temperature: float = 0.1,
+        flow_loss_weight: float = 0.0,
         tracker: Optional[VideoTracker] = None,
         inference: Optional[InferenceOptions] = None,
     ):
@@ -125,7 +131,8 @@ class VPSNet(nn.Module):
             stuff_channels: semantic channel of each stuff index (the panoptic head's stuff logits).
             thing_channels: semantic channel of each detector class.
             pixel_mean, pixel_std: input normalisation.
-            *_loss_weight, tube_temperature: Eq. 6-7 weights and temperature.
+            *_loss_weight, tube_temperature: Eq. 6-7 weights and temperature; ``flow_loss_weight``
+                weighs the refined flow's EPE against a ground-truth flow (not in Eq. 7; 0 = off).
             tracker: the online tracker used by video inference (reset for every video).
             inference: panoptic-merge and tracking options of video inference.
         """
@@ -144,6 +151,7 @@ class VPSNet(nn.Module):
         self.edge_loss_weight = edge_loss_weight
         self.tube_loss_weight = tube_loss_weight
         self.tube_temperature = tube_temperature
+        self.flow_loss_weight = flow_loss_weight
         self.tracker = tracker if tracker is not None else VideoTracker()
         self.inference = inference if inference is not None else InferenceOptions()
         self.register_buffer("stuff_channels", torch.tensor(stuff_channels, dtype=torch.long), False)
@@ -158,8 +166,7 @@ class VPSNet(nn.Module):
         backbone = build_backbone(cfg)
         shapes = backbone.output_shape()
         channels = shapes[cfg.MODEL.FUSE.IN_FEATURES[0]].channels
-        semantic = meta.stuff_dataset_id_to_contiguous_id
-        things = meta.thing_dataset_id_to_contiguous_id
+        semantic, things = category_maps(meta)
         thing_channels = [semantic[d] for d in sorted(things, key=things.get)]
         stuff_channels = [semantic[d] for d in sorted(semantic, key=semantic.get) if d not in things]
         fuse_on = cfg.MODEL.VPS.FUSE_ON
@@ -182,6 +189,7 @@ class VPSNet(nn.Module):
             "edge_loss_weight": cfg.MODEL.EDGE_HEAD.LOSS_WEIGHT,
             "tube_loss_weight": cfg.MODEL.TUBE_LOSS.LOSS_WEIGHT,
             "tube_temperature": cfg.MODEL.TUBE_LOSS.TEMPERATURE,
+            "flow_loss_weight": cfg.MODEL.FUSE.FLOW_LOSS_WEIGHT,
             "tracker": build_tracker(cfg, cfg.MODEL.VPS.TRACK_ON),
             "inference": inference_options(cfg),
         }
@@ -201,9 +209,23 @@ class VPSNet(nn.Module):
         gathered = gather(features, self.fuse_features)
         return redistribute(features, gathered, self.fuse_features), gathered
 
-    def _fuse(self, features, f_t, f_ref, flow):
-        """Add g_t = fuse(f_t, f_ref, flow) to every fused pyramid level (SPEC §9 "Align")."""
-        return redistribute(features, self.fuse_head(f_t, f_ref, flow), self.fuse_features)
+    def _fuse(self, features, f_t, f_ref, flow, flow_targets=None, flow_losses=None):
+        """Add g_t = fuse(f_t, f_ref, flow) to every fused pyramid level (SPEC §9 "Align"); with
+        ``flow_targets`` (the ground-truth flow), append the refined flow's EPE to ``flow_losses``."""
+        if flow_targets is None:
+            return redistribute(features, self.fuse_head(f_t, f_ref, flow), self.fuse_features)
+        g, refined = self.fuse_head(f_t, f_ref, flow, return_flow=True)
+        flow_losses.append(flow_epe_loss(refined, flow_targets))
+        return redistribute(features, g, self.fuse_features)
+
+    def _flow_targets(self, frames, size) -> Optional[torch.Tensor]:
+        """The frames' ground-truth flows (N, 2, h, w) padded with NaN to the map ``size``, or None
+        where the mapper gave none (MODEL.FUSE.FLOW_LOSS_WEIGHT 0)."""
+        if self.flow_loss_weight <= 0 or not all("fuse_gt_flow" in f for f in frames):
+            return None
+        return torch.stack([F.pad(f["fuse_gt_flow"].to(self.device), (0, size[1] - f["fuse_gt_flow"].shape[-1],
+                                                                        0, size[0] - f["fuse_gt_flow"].shape[-2]),
+                                  value=float("nan")) for f in frames])
 
     def _flows(self, batched_inputs, key: str, targets, references, size) -> torch.Tensor:
         """Initial flow (N, 2, h, w) at the gathered map's size: from the batch, else estimated."""
@@ -228,7 +250,10 @@ class VPSNet(nn.Module):
     def losses(self, batched_inputs: List[Dict]) -> Dict[str, torch.Tensor]:
         """All training losses of Eq. 7 for a batch of target/reference pairs."""
         tgt = [x["frames"][0] for x in batched_inputs]
-        ref = [x["frames"][1] for x in batched_inputs]
+        # one-frame clips (INPUT.DATASET_MAPPER_NAME image_panoptic) train the Base: no reference
+        ref = [x["frames"][1] for x in batched_inputs if len(x["frames"]) > 1]
+        if len(ref) != len(tgt) and (self.fuse_head is not None or self.roi_heads.track_on or self.tube_on):
+            raise ValueError("the fuse head, the track head and the tube loss train on frame pairs, got one-frame clips")
         n = len(tgt)
         # With fuse_image (INPUT.VIDEO.FUSE_GAP > 0) every frame of the pair is fused with the raw
         # frame before it, as at test; else the target with the annotated reference (tau = ±5).
@@ -240,13 +265,15 @@ class VPSNet(nn.Module):
         features, gathered = self._pyramid(images)
         feat_t = {k: v[:n] for k, v in features.items()}
         feat_r = {k: v[n:2 * n] for k, v in features.items()}
+        flow_losses = []  # EPE of the refined flows where the mapper gives their ground truth
         if self.fuse_head is not None:
             raw_t, raw_r = [f["image"] for f in tgt], [f["image"] for f in ref]
             size = gathered.shape[-2:]
             if own:
                 raw_pt, raw_pr = extra[:n], extra[n:]
                 flow_t = self._flows(tgt, "fuse_flow", raw_t, raw_pt, size)
-                feat_t = self._fuse(feat_t, gathered[:n], gathered[2 * n:3 * n], flow_t)
+                feat_t = self._fuse(feat_t, gathered[:n], gathered[2 * n:3 * n], flow_t, self._flow_targets(tgt, size),
+                                    flow_losses)
             else:
                 flow_t = self._flows(batched_inputs, "flow", raw_t, raw_r, size)
                 feat_t = self._fuse(feat_t, gathered[:n], gathered[n:2 * n], flow_t)
@@ -255,12 +282,13 @@ class VPSNet(nn.Module):
                 feat_r = self._fuse(feat_r, gathered[n:2 * n], gathered[:n], back)
             elif ref_own:  # the track head and the tube loss compare fused with fused, as at test
                 flow_r = self._flows(ref, "fuse_flow", raw_r, raw_pr, size)
-                feat_r = self._fuse(feat_r, gathered[n:2 * n], gathered[3 * n:], flow_r)
+                feat_r = self._fuse(feat_r, gathered[n:2 * n], gathered[3 * n:], flow_r, self._flow_targets(ref, size),
+                                    flow_losses)
         images_t = ImageList(images.tensor[:n], images.image_sizes[:n])
         gt_t = [f["instances"].to(self.device) for f in tgt]
         gt_r = [f["instances"].to(self.device) for f in ref]
 
-        losses = {}
+        losses = {"loss_flow": self.flow_loss_weight * torch.stack(flow_losses).mean()} if flow_losses else {}
         proposals, rpn_losses = self.proposal_generator(images_t, feat_t, gt_t)
         losses.update(rpn_losses)
         _, roi_losses = self.roi_heads(images_t, feat_t, proposals, gt_t, ref_features=feat_r, ref_targets=gt_r)
