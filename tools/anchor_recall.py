@@ -4,7 +4,7 @@ at least one anchor of IoU >= a threshold. A box that no anchor overlaps well is
 propose, so this is the check to run when choosing MODEL.ANCHOR_GENERATOR for a dataset.
 
     python tools/anchor_recall.py --config-file configs/quick_schedules/tiny_vpsnet_pp_cpu.yaml \\
-        [--dataset synthetic_vps_train] [--iou 0.5] [--suggest] [--opts KEY VALUE ...]
+        [--dataset synthetic_vps_train] [--iou 0.5] [--suggest] [KEY VALUE ...]
 
 Boxes are those of the training targets (``panoptic_targets``) of every annotated frame, resized by
 the config's test-time resize (INPUT.MIN_SIZE_TEST / MAX_SIZE_TEST); anchors are those the config's
@@ -48,7 +48,7 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", help="a registered video dataset (default: DATASETS.TRAIN[0])")
     p.add_argument("--iou", type=float, default=0.5, help="IoU an anchor needs to cover a box")
     p.add_argument("--suggest", action="store_true", help="also score a grid of sizes / ratios")
-    p.add_argument("--opts", default=[], nargs=argparse.REMAINDER, help="config overrides")
+    p.add_argument("opts", nargs=argparse.REMAINDER, default=[], help="config overrides: KEY VALUE ...")
     return p
 
 

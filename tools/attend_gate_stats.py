@@ -2,7 +2,7 @@
 """Distribution of the Attend gate tAtt (paper Eq. 2) over the pixels of real frames.
 
     python tools/attend_gate_stats.py --config-file configs/quick_schedules/tiny_vpsnet_pp_cpu.yaml \\
-        --videos 2 [--opts MODEL.WEIGHTS quickstart_output/train/model_final.pth]
+        --videos 2 [MODEL.WEIGHTS quickstart_output/train/model_final.pth]
 
 Runs online inference on the first ``--videos`` videos of the config's test set and prints the
 quantiles of the gate and the share of pixels where it is saturated (< 0.01 or > 0.99) or near 1
@@ -32,7 +32,7 @@ def get_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config-file", required=True, metavar="FILE")
     p.add_argument("--videos", type=int, default=2, help="number of test videos to run (default 2)")
-    p.add_argument("--opts", default=[], nargs=argparse.REMAINDER, help="config overrides: KEY VALUE ...")
+    p.add_argument("opts", nargs=argparse.REMAINDER, default=[], help="config overrides: KEY VALUE ...")
     return p
 
 
