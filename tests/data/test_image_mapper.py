@@ -89,6 +89,13 @@ class TestImageMapper(unittest.TestCase):
                         DatasetCatalog.remove(n)
                         MetadataCatalog.remove(n)
 
+    def test_builtin_splits_have_image_views(self):
+        get_config()  # add_vps_config registers the built-in splits once per process
+        for name in ("synthetic_vps_train", "viper_vps_train", "cityscapes_vps_val"):
+            self.assertIn(f"{name}_images", DatasetCatalog.list())
+            self.assertEqual(MetadataCatalog.get(f"{name}_images").image_view_of, name)
+        self.assertNotIn("cityscapes_vps_test_images", DatasetCatalog.list())  # no labels
+
     def test_video_variants_refused(self):
         with registered_synthetic("test_image_refuse") as (name, _):
             view = register_image_view(name)
