@@ -48,6 +48,9 @@ from vps_d2.utils.file_io import atomic_path, atomic_write_json  # noqa: E402
 
 VARIANTS = ("base", "align", "attend", "fuse", "track", "fusetrack",
             "pp_a", "pp_b", "pp_c", "pp_d", "pp_e", "pp_f")
+# Not the paper's: the refined flow supervised by the ground-truth flow (MODEL.FUSE.FLOW_LOSS_WEIGHT,
+# issue 22); run only when asked for (--variants), on a training split prepared with --flow.
+FLOW_VARIANTS = ("fuse_flow", "fusetrack_flow")
 # Table IV's tracking-cue rows: FuseTrack's weights with one affinity cue alone (SPEC §9).
 CUES = {
     "cls_sort": {"CLASS_WEIGHT": 10.0, "SCORE_WEIGHT": 1.0},
@@ -71,10 +74,12 @@ LABELS = {
     "pp_d": "VPSNet++ d. Tube-Disc",
     "pp_e": "VPSNet++ e. a + d",
     "pp_f": "VPSNet++ f. a + b + c + d",
+    "fuse_flow": "Fuse + flow loss",
+    "fusetrack_flow": "FuseTrack + flow loss",
 }
-TABLE_II = ("base", "align", "attend", "fuse", "track", "fusetrack")
+TABLE_II = ("base", "align", "attend", "fuse", "track", "fusetrack", "fuse_flow", "fusetrack_flow")
 TABLE_IV = ("track", "fusetrack", "cls_sort", "iou_match", "feat_match",
-            "pp_a", "pp_b", "pp_c", "pp_d", "pp_e", "pp_f")
+            "pp_a", "pp_b", "pp_c", "pp_d", "pp_e", "pp_f", "fusetrack_flow")
 TABLE_II_COLUMNS = ("PQ", "PQ_th", "PQ_st", "VPQ_th")
 TABLE_IV_COLUMNS = ("VPQ@0", "VPQ@5", "VPQ@10", "VPQ@15", "VPQ", "VPQ_th", "VPQ_st", "STQ")
 COLUMNS = tuple(dict.fromkeys(TABLE_II_COLUMNS + TABLE_IV_COLUMNS))
@@ -86,6 +91,10 @@ ORDERINGS = (
     ("feat_match", "iou_match", ("VPQ@5", "VPQ@10", "VPQ@15")),
     ("iou_match", "cls_sort", ("VPQ@5", "VPQ@10", "VPQ@15")),
     ("pp_f", "fusetrack", ("VPQ",)),
+    ("fuse_flow", "base", ("PQ",)),
+    ("fuse_flow", "fuse", ("PQ",)),
+    ("fusetrack_flow", "track", ("VPQ",)),
+    ("fusetrack_flow", "fusetrack", ("VPQ",)),
 )
 # Every variant must learn a detector: VPQ^Th at least this fraction of the best variant's.
 DETECTOR_FRACTION = 0.8
@@ -99,6 +108,7 @@ SWITCHES = (
     "MODEL.FUSE.ALIGN_ON",
     "MODEL.FUSE.ATTEND_ON",
     "MODEL.TRACK_HEAD.NAME",
+    "MODEL.FUSE.FLOW_LOSS_WEIGHT",
 )
 TINY_CONFIG = os.path.join(REPO, "configs", "quick_schedules", "tiny_vpsnet_pp_cpu.yaml")
 DATASETS = {"clean": "synthetic_vps", "hard": "synthetic_vps_hard"}
@@ -375,7 +385,7 @@ def parse_args(argv=None):
     parser.add_argument("--scale", choices=("tiny", "r50"), default="tiny")
     parser.add_argument("--split", choices=tuple(DATASETS), default="hard",
                         help="synthetic_vps (clean) or synthetic_vps_hard: train on its train, report on its test")
-    parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
+    parser.add_argument("--variants", nargs="+", choices=VARIANTS + FLOW_VARIANTS, default=list(VARIANTS))
     parser.add_argument("--no-cues", action="store_true", help="skip Table IV's tracking-cue rows")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--iters", type=int, default=0,

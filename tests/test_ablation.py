@@ -29,7 +29,7 @@ class TestAblation(unittest.TestCase):
 
     def test_variant_switches_follow_the_variant_configs(self):
         switches = {v: dict(zip(*[iter(self.ablation.variant_switches(v))] * 2))
-                    for v in ("base", "attend", "track", "pp_a", "pp_f")}
+                    for v in ("base", "attend", "track", "pp_a", "pp_f", "fusetrack_flow")}
         self.assertEqual((switches["base"]["MODEL.VPS.FUSE_ON"], switches["base"]["MODEL.VPS.TRACK_ON"]), ("False", "False"))
         self.assertEqual((switches["attend"]["MODEL.FUSE.ALIGN_ON"], switches["attend"]["MODEL.FUSE.ATTEND_ON"]), ("False", "True"))
         self.assertEqual(switches["track"]["MODEL.VPS.FUSE_ON"], "False")
@@ -37,6 +37,10 @@ class TestAblation(unittest.TestCase):
         self.assertEqual(switches["pp_a"]["MODEL.FUSE.BIDIRECTIONAL"], "True")
         self.assertEqual(switches["pp_f"]["MODEL.TRACK_HEAD.NAME"], "contrastive")
         self.assertEqual((switches["pp_f"]["MODEL.VPS.EDGE_ON"], switches["pp_f"]["MODEL.VPS.TUBE_ON"]), ("True", "True"))
+        self.assertEqual((switches["base"]["MODEL.FUSE.FLOW_LOSS_WEIGHT"], switches["fusetrack_flow"]["MODEL.FUSE.FLOW_LOSS_WEIGHT"]),
+                         ("0.0", "1.0"))
+        self.assertEqual(switches["fusetrack_flow"]["MODEL.VPS.TRACK_ON"], "True")
+        self.assertNotIn("fuse_flow", self.args().variants)  # only when asked for: it needs --flow data
 
     def test_base_stage_then_every_variant_fine_tunes_from_it_for_the_rest_of_the_schedule(self):
         args = self.args("--iters", "600", "--base-iters", "400", "--split", "hard", "SOLVER.BASE_LR", "0.001")
