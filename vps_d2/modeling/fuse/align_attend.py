@@ -65,22 +65,24 @@ class AlignModule(nn.Module):
         self.residual_limit = float(residual_limit)
         self.grad_scale = float(grad_scale)
 
-    def refine(self, f_t: torch.Tensor, f_ref: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
-        """The refined flow target->reference (N, 2, H, W) in cells of the map, its gradient to
-        the flownet unscaled (the flow loss's path; the warp scales it, see :meth:`forward`)."""
+    def _residual(self, f_t: torch.Tensor, f_ref: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
         residual = self.flownet(torch.cat([flow, f_t, f_ref], dim=1))
         if self.residual_limit > 0:
             residual = self.residual_limit * torch.tanh(residual / self.residual_limit)
-        return flow + residual
+        return residual
+
+    def refine(self, f_t: torch.Tensor, f_ref: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+        """The refined flow target->reference (N, 2, H, W) in cells of the map."""
+        return flow + self._residual(f_t, f_ref, flow)
 
     def forward(self, f_t: torch.Tensor, f_ref: torch.Tensor, flow: torch.Tensor):
         """Returns (f_ref warped onto the target, the refined flow). The downstream losses reach the
         flownet through the warp ``grad_scale`` times as strongly; the returned flow (for a flow
         loss) is the same values with the unscaled gradient."""
-        refined = self.refine(f_t, f_ref, flow)
-        _log_training("fuse/flow_residual_mean", (refined - flow).abs(), self.training)
-        warp_flow = flow + scale_gradient(refined - flow, self.grad_scale)
-        return self.warp(f_ref, warp_flow), refined
+        residual = self._residual(f_t, f_ref, flow)
+        _log_training("fuse/flow_residual_mean", residual.abs(), self.training)
+        warped = self.warp(f_ref, flow + scale_gradient(residual, self.grad_scale))
+        return warped, flow + residual
 
 
 class AttendModule(nn.Module):
