@@ -10,7 +10,9 @@ Training (paper §V-D1, SPEC §4):
   5. with fusion on, for each frame of the pair the raw frame ``fuse_gap`` before it (the frame it is
      fused with, as at test: issue 22), through the same transforms;
   6. optionally the initial DIS flow of the pair in both directions and of each frame to the frame
-     it is fused with (``MODEL.FLOW.IN_LOADER``).
+     it is fused with (``MODEL.FLOW.IN_LOADER``);
+  7. optionally each fused frame's ground-truth flow through the same transforms, the target of the
+     refined flow's loss (``MODEL.FUSE.FLOW_LOSS_WEIGHT``; a synthetic split prepared with --flow).
 
 Testing: every frame of the video in temporal order, with which ones are annotated. Images are read
 when a frame is accessed (:class:`VideoFrames`), so a long video never sits in memory whole.
