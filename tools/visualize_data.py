@@ -50,8 +50,8 @@ def setup_cfg(args):
 def run(args) -> str:
     cfg = setup_cfg(args)
     name = args.dataset or cfg.DATASETS.TRAIN[0]
-    if name not in DatasetCatalog.list():
-        raise UserError(f"--dataset {name}: not a registered dataset, expected one of vps_d2's video datasets "
+    if name not in DatasetCatalog.list() or MetadataCatalog.get(name).get("evaluator_type") != "vpq":
+        raise UserError(f"--dataset {name}: not a registered video dataset, expected one of vps_d2's video datasets "
                         "(e.g. synthetic_vps_train, cityscapes_vps_val; see datasets/README.md)")
     videos = DatasetCatalog.get(name)[: args.videos]
     meta = MetadataCatalog.get(name)
