@@ -109,6 +109,7 @@ SWITCHES = (
     "MODEL.FUSE.ATTEND_ON",
     "MODEL.TRACK_HEAD.NAME",
     "MODEL.FUSE.FLOW_LOSS_WEIGHT",
+    "MODEL.TRACKER.APPEARANCE_WEIGHT",
 )
 TINY_CONFIG = os.path.join(REPO, "configs", "quick_schedules", "tiny_vpsnet_pp_cpu.yaml")
 DATASETS = {"clean": "synthetic_vps", "hard": "synthetic_vps_hard"}
