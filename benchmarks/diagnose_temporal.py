@@ -3,7 +3,10 @@
 
 Scenario videos are generated on the fly from ``--seed`` (never the splits' own videos; see
 ``vps_d2/diagnostics/scenarios.py``), so the ground truth is exact: flow, clean renderings of
-degraded frames, identities. Prints a table and writes every number to ``--json``:
+degraded frames, identities. With ``--root`` a prepared split (``prepare_synthetic_vps.py --flow``)
+takes their place: its own videos for warp, fuse and tracking (``tracking_oracle.<dataset>_<split>``),
+its images, flow and degradations read from disk (``vps_d2/diagnostics/split_videos.py``).
+Prints a table and writes every number to ``--json``:
 
 * ``warp``: the previous annotated frame's labels warped by the chained ground-truth flow (a check
   of the warp op and its conventions, must be >= 0.97); label accuracy at the 1/4 map with the
@@ -16,6 +19,7 @@ degraded frames, identities. Prints a table and writes every number to ``--json`
 
     python benchmarks/diagnose_temporal.py --config-file configs/quick_schedules/tiny_vpsnet_pp_cpu.yaml \\
         --weights output/model_final.pth --json diag.json [--unfused-weights track.pth] [KEY VALUE ...]
+    python benchmarks/diagnose_temporal.py ... --root $DETECTRON2_DATASETS/synthetic_vps_hard --split test
 """
 import argparse
 import os
@@ -35,6 +39,7 @@ import vps_d2  # noqa: E402,F401  (registers the model and the datasets)
 from vps_d2.config import add_vps_config, merge_user_config  # noqa: E402
 from vps_d2.diagnostics import temporal  # noqa: E402
 from vps_d2.diagnostics.scenarios import TRACKING_SCENARIOS, make_scenario  # noqa: E402
+from vps_d2.diagnostics.split_videos import load_split_videos  # noqa: E402
 from vps_d2.engine.checkpoint import VPSCheckpointer  # noqa: E402
 from vps_d2.utils.errors import UserError  # noqa: E402
 from vps_d2.utils.file_io import atomic_write_json  # noqa: E402
@@ -47,7 +52,11 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--unfused-weights", default="",
                    help="the same variant without a fuse head (e.g. Track for FuseTrack): its PQ on the same frames")
     p.add_argument("--json", required=True, help="where to write the report")
-    p.add_argument("--videos", type=int, default=4, help="hard-scenario videos of 30 frames (default 4)")
+    p.add_argument("--root", default="", help="a prepared synthetic split's dataset folder instead of the "
+                   "generated scenarios (written with --flow), e.g. $DETECTRON2_DATASETS/synthetic_vps_hard")
+    p.add_argument("--split", default="test", choices=["train", "val", "test"], help="the split of --root (default test)")
+    p.add_argument("--videos", type=int, default=None,
+                   help="hard-scenario videos of 30 frames (default 4), or the first N videos of --root (default all)")
     p.add_argument("--tracking-videos", type=int, default=4, help="videos per tracking scenario (default 4)")
     p.add_argument("--seed", type=int, default=100, help="first scenario seed (default 100)")
     p.add_argument("opts", nargs=argparse.REMAINDER, default=[], help="config overrides: KEY VALUE ...")
@@ -85,7 +94,10 @@ def print_report(report: dict) -> None:
 
 
 def main(argv=None) -> int:
-    args = get_parser().parse_args(argv)
+    parser = get_parser()
+    args = parser.parse_args(argv)
+    if (args.videos is not None and args.videos < 1) or args.tracking_videos < 1:
+        parser.error("--videos and --tracking-videos must be >= 1")
     try:
         cfg = get_cfg()
         add_vps_config(cfg)
@@ -104,12 +116,21 @@ def main(argv=None) -> int:
         return 2
     meta = MetadataCatalog.get("synthetic_vps_train")
     to_contiguous = dict(meta.stuff_dataset_id_to_contiguous_id)
-    seeds = range(args.seed, args.seed + args.videos)
-    hard = [make_scenario("hard", s) for s in tqdm(seeds, desc="hard scenario videos", unit="video")]
-    tracking = {name: [make_scenario(name, args.seed + i) for i in range(args.tracking_videos)]
-                for name in tqdm(TRACKING_SCENARIOS, desc="tracking scenarios", unit="scenario")}
-    report = {"config": args.config_file, "weights": args.weights or cfg.MODEL.WEIGHTS or "initialisation",
-              "seed": args.seed, "videos": args.videos, "tracking_videos": args.tracking_videos}
+    report = {"config": args.config_file, "weights": args.weights or cfg.MODEL.WEIGHTS or "initialisation"}
+    if args.root:
+        try:
+            hard = load_split_videos(args.root, args.split, args.videos)
+        except UserError as e:
+            print(f"diagnose_temporal.py: error: {e}", file=sys.stderr)
+            return 2
+        tracking = {f"{os.path.basename(os.path.normpath(args.root))}_{args.split}": hard}
+        report.update(root=args.root, split=args.split, videos=len(hard))
+    else:
+        seeds = range(args.seed, args.seed + (4 if args.videos is None else args.videos))
+        hard = [make_scenario("hard", s) for s in tqdm(seeds, desc="hard scenario videos", unit="video")]
+        tracking = {name: [make_scenario(name, args.seed + i) for i in range(args.tracking_videos)]
+                    for name in tqdm(TRACKING_SCENARIOS, desc="tracking scenarios", unit="scenario")}
+        report.update(seed=args.seed, videos=len(hard), tracking_videos=args.tracking_videos)
     with torch.no_grad():
         print("warp diagnostics ...", flush=True)
         report["warp"] = temporal.warp_diagnostics(hard, model)
