@@ -99,6 +99,7 @@ def main(argv=None) -> int:
     if (args.videos is not None and args.videos < 1) or args.tracking_videos < 1:
         parser.error("--videos and --tracking-videos must be >= 1")
     try:
+        hard = load_split_videos(args.root, args.split, args.videos) if args.root else None
         cfg = get_cfg()
         add_vps_config(cfg)
         merge_user_config(cfg, args.config_file, args.opts)
@@ -118,11 +119,6 @@ def main(argv=None) -> int:
     to_contiguous = dict(meta.stuff_dataset_id_to_contiguous_id)
     report = {"config": args.config_file, "weights": args.weights or cfg.MODEL.WEIGHTS or "initialisation"}
     if args.root:
-        try:
-            hard = load_split_videos(args.root, args.split, args.videos)
-        except UserError as e:
-            print(f"diagnose_temporal.py: error: {e}", file=sys.stderr)
-            return 2
         tracking = {f"{os.path.basename(os.path.normpath(args.root))}_{args.split}": hard}
         report.update(root=args.root, split=args.split, videos=len(hard))
     else:

@@ -7,14 +7,14 @@ generator stamp (each video replays its own seeded generator in frame order, as
 :func:`~vps_d2.data.synthetic.write_synthetic_split` did); every replayed image is checked byte for
 byte against the disk's, so the labels and clean renderings are those of the very files scored.
 """
-import json
 import os
 from typing import List, Optional
 
 import numpy as np
-from PIL import Image
 from tqdm import tqdm
 
+from ..data.converters.common import read_json
+from ..data.dataset_mapper import read_frame
 from ..data.datasets.cityscapes_vps import FRAME_ID_BASE, split_paths
 from ..data.synthetic import GENERATOR_NAME, GENERATOR_VERSION, build_video, flow_path
 from ..data.synthetic_scene import render_frame
@@ -24,11 +24,7 @@ from .scenarios import STRIDE, ScenarioVideo
 
 def _stamp(root: str, split: str) -> dict:
     path = split_paths(root, split)["all_info_json"]
-    if not os.path.isfile(path):
-        raise UserError(f"--root {root} --split {split}: {path} does not exist; expected a split written by "
-                        f"datasets/prepare_synthetic_vps.py --flow")
-    with open(path) as f:
-        info = json.load(f)
+    info = read_json(path, "im_all_info of a split written by datasets/prepare_synthetic_vps.py --flow")
     stamp = info.get("generator") if isinstance(info, dict) else None
     if not isinstance(stamp, dict) or stamp.get("name") != GENERATOR_NAME or stamp.get("version") != GENERATOR_VERSION:
         raise UserError(f"{path}: 'generator' is {stamp!r}, expected a split of {GENERATOR_NAME} version "
@@ -40,13 +36,6 @@ def _stamp(root: str, split: str) -> dict:
         raise UserError(f"{path}: the split is annotated every {stamp.get('stride')} frames, the diagnostics "
                         f"measure at the annotation gap {STRIDE} (prepare_synthetic_vps.py --stride {STRIDE})")
     return dict(stamp, images=info["images"])
-
-
-def _read_rgb(path: str) -> np.ndarray:
-    try:
-        return np.asarray(Image.open(path).convert("RGB"))
-    except OSError as e:
-        raise UserError(f"{path}: cannot read the frame ({e})") from None
 
 
 def _read_flow(path: str) -> np.ndarray:
@@ -72,7 +61,7 @@ def load_split_videos(root: str, split: str, videos: Optional[int] = None) -> Li
             clean, label, _ = render_frame(scene, f - 1, rng)
             replayed = hard.apply(f, clean)[0] if hard is not None else clean
             path = os.path.join(image_root, im["file_name"])
-            image = _read_rgb(path)
+            image = read_frame(path, "RGB")
             if not np.array_equal(image, replayed):
                 raise UserError(f"{path}: differs from the generator's rendering of it (edited, or written by "
                                 f"another build); regenerate the split with datasets/prepare_synthetic_vps.py")

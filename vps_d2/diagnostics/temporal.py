@@ -9,6 +9,7 @@
 * :func:`tracking_oracle`: ground-truth detections, the model's embeddings pooled on them, and the
   tracker with one cue or all: STQ's association quality AQ and id switches.
 """
+import math
 import statistics
 from typing import Dict, List, Optional
 
@@ -345,7 +346,7 @@ def known_answers(report: Dict) -> List[Dict]:
             checks.append({"check": f"refined flow EPE <= initial (DIS) EPE at gap 1, {part}",
                            "holds": epe["refined"][part] <= epe["dis"][part] + 1e-6})
     gate = report.get("fuse", {}).get("gate")
-    if gate and gate["degraded"] == gate["degraded"]:  # NaN on a split without degraded frames
+    if gate and not math.isnan(gate["degraded"]):  # NaN on a split without degraded frames
         checks.append({"check": "Attend gate higher on degraded frames", "holds": gate["degraded"] > gate["clean"]})
     tr = report.get("tracking_oracle", {})
     aq = {s: {c: v["AQ"] for c, v in cues.items()} for s, cues in tr.items()}
